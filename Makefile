@@ -1,0 +1,28 @@
+# Two entry points a new user needs (see README): `make prune` and `make test`.
+# Both create .venv and install the tested set on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	# NeuroX pins a 2021 stack; install its code alone (its real needs are in pyproject).
+	$(BIN)/pip install -q --no-deps -c constraints.txt neurox==1.0.9
+	touch $(STAMP)
+
+.PHONY: install prune test test-all bench
+install: $(STAMP)
+
+prune: $(STAMP)
+	$(BIN)/mechunlearn prune --concept harry_potter
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m ''
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_caching.py
