@@ -1,0 +1,166 @@
+"""``HookedLM``: the hooked model every stage of mechunlearn takes and returns.
+
+It holds a TransformerLens ``TransformerBridge`` (hooks, caches) over the raw HF module
+(export), the tokenizer, and the stack of edits in force. Every forward pass the library
+makes goes through :meth:`HookedLM.hooked`, so edits apply everywhere (evaluation,
+ranking, retraining) and no hook outlives the call that added it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from mechunlearn.errors import MechUnlearnError
+
+if TYPE_CHECKING:
+    from transformer_lens.model_bridge import TransformerBridge
+
+HookFn = Callable[[torch.Tensor, Any], torch.Tensor | None]
+FwdHook = tuple[str, HookFn]
+
+
+@dataclass
+class HookedLM:
+    """A causal LM with TransformerLens hook points and a stack of edits.
+
+    Attributes:
+        bridge: the TransformerBridge; ``bridge.original_model`` is the HF module.
+        tokenizer: the model's own HF tokenizer.
+        name: what the user asked to load (``"bundled"``, a folder, a hub id).
+        source_path: the folder or id it was loaded from.
+        edits: edits in force, applied as forward hooks on every pass, in order.
+    """
+
+    bridge: TransformerBridge
+    tokenizer: Any
+    name: str
+    source_path: str
+    edits: list[Any] = field(default_factory=list)
+
+    # ---- shape facts -------------------------------------------------------------------
+    @property
+    def hf_model(self) -> torch.nn.Module:
+        """The Hugging Face module the bridge wraps (raw weights, exportable)."""
+        return self.bridge.original_model
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.bridge.cfg.n_layers)
+
+    @property
+    def d_mlp(self) -> int:
+        return int(self.bridge.cfg.d_mlp)
+
+    @property
+    def d_model(self) -> int:
+        return int(self.bridge.cfg.d_model)
+
+    @property
+    def n_ctx(self) -> int:
+        return int(self.bridge.cfg.n_ctx)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.hf_model.parameters()).device
+
+    @property
+    def model_type(self) -> str:
+        return str(self.hf_model.config.model_type)
+
+    def hf_state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights under their Hugging Face names (the bridge's wrapper segments removed).
+
+        The bridge wraps HF submodules in place, so ``hf_model.state_dict()`` has keys like
+        ``transformer.h.0._original_component.mlp...`` plus views it adds (split q/k/v).
+        This keeps exactly the keys a fresh HF model of the same config has.
+        """
+        from transformers import AutoModelForCausalLM
+
+        if not hasattr(self, "_hf_keys"):
+            with torch.device("meta"):
+                fresh = AutoModelForCausalLM.from_config(self.hf_model.config)
+            self._hf_keys = list(fresh.state_dict().keys())
+        wanted, out = set(self._hf_keys), {}
+        for key, value in self.hf_model.state_dict().items():
+            clean = key.replace("._original_component", "").removeprefix("_original_component.")
+            if clean in wanted and clean not in out:
+                out[clean] = value
+        missing = wanted - out.keys()
+        if missing:
+            raise RuntimeError(f"could not map bridge weights back to HF names: missing {sorted(missing)[:5]}")
+        return {k: out[k] for k in self._hf_keys}
+
+    def fingerprint(self) -> str:
+        """Hash of config and weights as they are now (see ``loading.fingerprint``)."""
+        from mechunlearn.models.loading import fingerprint
+
+        return fingerprint(self.hf_model.config, self.hf_state_dict())
+
+    # ---- hook points -------------------------------------------------------------------
+    @staticmethod
+    def mlp_hook(layer: int) -> str:
+        """Hook on MLP neuron activations ``[batch, pos, d_mlp]`` of block ``layer``."""
+        return f"blocks.{layer}.mlp.hook_post"
+
+    @staticmethod
+    def resid_hook(layer: int) -> str:
+        """Hook on the residual stream ``[batch, pos, d_model]`` after block ``layer``."""
+        return f"blocks.{layer}.hook_resid_post"
+
+    def hook_names(self) -> list[str]:
+        return sorted(self.bridge.hook_dict.keys())
+
+    def check_hook(self, name: str) -> str:
+        """Return ``name`` if it is a hook point of this model, else a clear error."""
+        names = self.bridge.hook_dict
+        if name in names:
+            return name
+        close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
+        example = [n for n in self.hook_names() if n.startswith("blocks.0.")]
+        raise MechUnlearnError(
+            f"unknown hook point '{name}'"
+            + (f"; did you mean {close}?" if close else "")
+            + f" Valid hook points are e.g. {example[:12]} (same for blocks 0..{self.n_layers - 1})"
+        )
+
+    @contextlib.contextmanager
+    def hooked(self, extra: Sequence[FwdHook] = ()) -> Iterator[HookedLM]:
+        """Register the edits in force plus ``extra`` hooks; all are removed on exit."""
+        hooks: list[FwdHook] = [h for e in self.edits for h in e.hooks(self)]
+        hooks += list(extra)
+        for name, _ in hooks:
+            self.check_hook(name)
+        with self.bridge.hooks(fwd_hooks=hooks):
+            yield self
+
+    # ---- running -----------------------------------------------------------------------
+    def encode(self, text: str, *, prepend_bos: bool = True) -> list[int]:
+        """Token ids of ``text`` with the model's BOS prepended (no other special tokens)."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        bos = self.tokenizer.bos_token_id
+        return ([bos] if prepend_bos and bos is not None else []) + list(ids)
+
+    def pad(self, seqs: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-pad token lists into ``input_ids, attention_mask`` on the model's device."""
+        width = max(len(s) for s in seqs)
+        pad_id = self.tokenizer.pad_token_id or 0
+        ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+            mask[i, : len(s)] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    def logits(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+        extra: Sequence[FwdHook] = (),
+    ) -> torch.Tensor:
+        """Logits ``[batch, pos, vocab]`` with the edits in force (and ``extra`` hooks)."""
+        with self.hooked(extra):
+            return self.bridge(input_ids, attention_mask=attention_mask)

@@ -1,0 +1,170 @@
+"""Configuration of ``prune``/``rank`` runs: a dataclass that round-trips through JSON.
+
+``PruneConfig.from_dict`` also accepts the configuration format of the earlier NeuroX-based
+tool (``base_model``, ``neural_probing``, ``retraining``, ``test_prompts``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mechunlearn.errors import MechUnlearnError
+from mechunlearn.retrain import RetrainConfig
+
+DEFAULT_TOP_K = 64
+
+
+@dataclass
+class PruneConfig:
+    """Everything a ``prune`` run needs; saved as ``config.json`` beside its outputs.
+
+    Args:
+        concept: concept name (folder under data/concepts) or path to a concept folder.
+        model: local checkpoint folder or hub id; ``None`` for the bundled model.
+        method: neuron ranking method (``probe``, ``probeless``, ``attribution``).
+        method_options: options of the ranking method's config (e.g. ``lambda_l1``).
+        top_k: number of neurons to prune; exclusive with ``ratio``.
+        ratio: fraction of all MLP neurons to prune, in (0, 1).
+        ablation: ``zero`` or ``mean``.
+        retrain: fine-tune on concept-free retain data after pruning (edits kept in force).
+        retrain_options: options of :class:`RetrainConfig`.
+        ranking: folder of a stored ranking to use instead of ranking anew.
+        keywords: override the concept's keywords (legacy ``concept_definition``).
+        probing_tokens, probing_labels: a NeuroX tokens/labels pair to probe on instead of
+            the concept's sentences.
+        test_prompts: prompts whose greedy continuations are recorded before and after.
+        out: output folder (new); ``None`` makes one under ``runs/``.
+        device, dtype: where and in what precision to load the model.
+        seed: global seed.
+    """
+
+    concept: str = "harry_potter"
+    model: str | None = None
+    method: str = "probe"
+    method_options: dict[str, Any] = field(default_factory=dict)
+    top_k: int | None = None
+    ratio: float | None = None
+    ablation: str = "zero"
+    retrain: bool = False
+    retrain_options: dict[str, Any] = field(default_factory=dict)
+    ranking: str | None = None
+    keywords: list[str] | None = None
+    probing_tokens: str | None = None
+    probing_labels: str | None = None
+    test_prompts: list[str] = field(default_factory=list)
+    out: str | None = None
+    device: str | None = None
+    dtype: str = "float32"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.top_k is not None and self.ratio is not None:
+            raise MechUnlearnError("give either top_k or ratio, not both")
+        if self.ratio is not None and not 0 < self.ratio < 1:
+            raise MechUnlearnError(f"ratio must be in (0, 1) (a fraction of all MLP neurons), got {self.ratio}")
+        if self.top_k is not None and self.top_k < 1:
+            raise MechUnlearnError(f"top_k must be a positive number of neurons, got {self.top_k}")
+        if self.ablation not in ("zero", "mean"):
+            raise MechUnlearnError(f"unknown ablation '{self.ablation}'; valid: ['zero', 'mean']")
+        if (self.probing_tokens is None) != (self.probing_labels is None):
+            raise MechUnlearnError("probing_tokens and probing_labels go together")
+        self.retrain_config()  # validates its keys
+
+    def retrain_config(self) -> RetrainConfig:
+        names = {f.name for f in dataclasses.fields(RetrainConfig)}
+        unknown = sorted(set(self.retrain_options) - names)
+        if unknown:
+            raise MechUnlearnError(f"unknown retrain option(s) {unknown}; valid: {sorted(names)}")
+        return RetrainConfig(**self.retrain_options)
+
+    def n_pruned(self, n_neurons: int) -> int:
+        """How many neurons to prune out of ``n_neurons``."""
+        if self.ratio is not None:
+            return max(1, round(self.ratio * n_neurons))
+        k = self.top_k or DEFAULT_TOP_K
+        if k > n_neurons:
+            raise MechUnlearnError(f"top-k {k} is larger than the model's {n_neurons} MLP neurons")
+        return k
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PruneConfig:
+        """Build from a dict (this format or the legacy NeuroX-tool format); unknown keys are an error."""
+        if "neural_probing" in d or "base_model" in d:
+            d = legacy_to_prune(d)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise MechUnlearnError(f"unknown config key(s) {unknown}; valid keys: {sorted(names)}")
+        return cls(**d)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> PruneConfig:
+        p = Path(path)
+        if not p.is_file():
+            raise MechUnlearnError(f"config file not found: {p}")
+        try:
+            d = json.loads(p.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise MechUnlearnError(f"{p}:{e.lineno}: malformed JSON ({e.msg})") from e
+        if not isinstance(d, dict):
+            raise MechUnlearnError(f"{p}: expected a JSON object of configuration keys")
+        return cls.from_dict(d)
+
+
+LEGACY_PROBING = {"concept_definition", "tokens_input_path", "labels_input_path", "prune_ratio",
+                  "probe_type", "lambda_l1", "lambda_l2", "num_epochs", "batch_size", "learning_rate"}
+LEGACY_RETRAIN = {"num_epochs", "epochs", "learning_rate", "batch_size", "weight_decay", "validation_split",
+                  "train_split", "enabled"}
+LEGACY_TOP = {"base_model", "neural_probing", "retraining", "test_prompts", "concept", "output_dir", "log_file", "seed"}
+
+
+def legacy_to_prune(d: dict[str, Any]) -> dict[str, Any]:
+    """Translate the earlier NeuroX-based tool's JSON config into :class:`PruneConfig` keys."""
+    for section, allowed in (("neural_probing", LEGACY_PROBING), ("retraining", LEGACY_RETRAIN)):
+        unknown = sorted(set(d.get(section) or {}) - allowed)
+        if unknown:
+            raise MechUnlearnError(f"unknown key(s) {unknown} in '{section}'; valid: {sorted(allowed)}")
+    unknown = sorted(set(d) - LEGACY_TOP)
+    if unknown:
+        raise MechUnlearnError(f"unknown config key(s) {unknown}; valid top-level keys: {sorted(LEGACY_TOP)}")
+    probing = d.get("neural_probing") or {}
+    out: dict[str, Any] = {"method": "probe"}
+    if d.get("base_model") not in (None, "", "bundled"):
+        out["model"] = d["base_model"]
+    if d.get("concept"):
+        out["concept"] = d["concept"]
+    if d.get("output_dir"):
+        out["out"] = d["output_dir"]
+    if "seed" in d:
+        out["seed"] = d["seed"]
+    if probing.get("concept_definition"):
+        out["keywords"] = list(probing["concept_definition"])
+    if probing.get("tokens_input_path"):
+        out["probing_tokens"] = probing["tokens_input_path"]
+        out["probing_labels"] = probing.get("labels_input_path")
+    if "prune_ratio" in probing:
+        out["ratio"] = float(probing["prune_ratio"])
+    opts = {}
+    for old, new in (("lambda_l1", "lambda_l1"), ("lambda_l2", "lambda_l2"), ("num_epochs", "epochs"),
+                     ("batch_size", "batch_size"), ("learning_rate", "learning_rate")):
+        if old in probing:
+            opts[new] = probing[old]
+    out["method_options"] = opts
+    retraining = d.get("retraining") or {}
+    if retraining and retraining.get("enabled", True):
+        out["retrain"] = True
+        r = {}
+        for old, new in (("num_epochs", "epochs"), ("epochs", "epochs"), ("learning_rate", "lr"),
+                         ("batch_size", "batch_size"), ("weight_decay", "weight_decay")):
+            if old in retraining:
+                r[new] = retraining[old]
+        out["retrain_options"] = r
+    out["test_prompts"] = list(d.get("test_prompts") or [])
+    return out

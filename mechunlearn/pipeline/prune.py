@@ -1,0 +1,151 @@
+"""``prune``: rank concept neurons, ablate them through hooks, optionally retrain, export.
+
+One function call does what ``mechunlearn prune`` does, so notebooks and tests use the
+same path as the CLI. Outputs (all in one new folder): ``model/`` (plain HF checkpoint
+with a model card), ``report.json``, ``ranking.html``, ``ranking/``, ``config.json``,
+``run.log``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mechunlearn.caching import neuron_stats
+from mechunlearn.concepts import Concept, load_concept
+from mechunlearn.edits import NeuronAblation
+from mechunlearn.edits.neuron_ablation import mean_values
+from mechunlearn.evaluation import greedy_complete
+from mechunlearn.export import export_checkpoint
+from mechunlearn.io import ensure_new_dir, write_json
+from mechunlearn.models import HookedLM, load_model
+from mechunlearn.pipeline.config import PruneConfig
+from mechunlearn.plots import ranking_figure, top_table, write_html
+from mechunlearn.ranking import Ranking, rank
+from mechunlearn.ranking.data import probing_items
+from mechunlearn.ranking.store import check_ranking_matches
+from mechunlearn.report import EvalSets, format_table
+from mechunlearn.retrain import filtered_retain_texts, retrain
+from mechunlearn.runs import Timer, default_out, run_folder
+
+log = logging.getLogger("mechunlearn.prune")
+
+
+def resolve_concept(cfg: PruneConfig) -> Concept:
+    """The concept with the config's keyword / probing-file overrides applied."""
+    concept = load_concept(cfg.concept)
+    if cfg.keywords:
+        concept.keywords_override = list(cfg.keywords)
+    if cfg.probing_tokens:
+        concept.probing_pair = (Path(cfg.probing_tokens), Path(cfg.probing_labels))
+    # Read every file now: a malformed file fails before any work or output.
+    _ = (concept.keyword_pattern, concept.facts_forget, concept.facts_retain, concept.forget_corpus,
+         concept.retain_corpus, concept.concept_sentences, concept.other_sentences)
+    return concept
+
+
+def get_ranking(model: HookedLM, concept: Concept, cfg: PruneConfig) -> tuple[Ranking, str]:
+    if cfg.ranking:
+        r = Ranking.load(cfg.ranking)
+        check_ranking_matches(r, model)
+        return r, str(cfg.ranking)
+    r, folder = rank(model, concept, cfg.method, cfg.method_options)
+    return r, str(folder)
+
+
+def model_card(cfg: PruneConfig, model: HookedLM, edit: NeuronAblation, report: dict) -> str:
+    shown = ", ".join(f"L{n.layer}.{n.index}" for n in edit.neurons[:50])
+    more = f" and {len(edit.neurons) - 50} more" if len(edit.neurons) > 50 else ""
+    b, a = report["before"], report["after"]
+    return f"""---
+tags: [mechunlearn, unlearning, neuron-pruning]
+---
+# {model.name} with concept '{cfg.concept}' pruned
+
+Edited by mechunlearn `prune`: the {len(edit.neurons)} MLP neurons ranked most relevant to the concept
+by the `{cfg.method}` method were {edit.mode}-ablated and the ablation baked into the weights
+(output projection rows/columns of those neurons zeroed{', mean folded into the bias' if edit.mode == 'mean' else ''}).
+{'The model was then retrained on concept-free retain data with the neurons held ablated.' if cfg.retrain else ''}
+
+Pruned neurons (layer.index in the MLP hidden space): {shown}{more}.
+
+| metric | before | after |
+|---|---|---|
+| forget fact accuracy | {b['forget_fact_acc']:.3f} | {a['forget_fact_acc']:.3f} |
+| retain fact accuracy | {b['retain_fact_acc']:.3f} | {a['retain_fact_acc']:.3f} |
+| forget perplexity | {b['forget_ppl']:.2f} | {a['forget_ppl']:.2f} |
+| retain perplexity | {b['retain_ppl']:.2f} | {a['retain_ppl']:.2f} |
+
+Load with `transformers.AutoModelForCausalLM.from_pretrained(<this folder>)`; no mechunlearn code needed.
+"""
+
+
+def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
+    """Run the whole prune job described by ``cfg``; returns the report (also written to disk)."""
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out) if cfg.out else default_out("prune", Path(cfg.concept).name)
+    ensure_new_dir(out)
+    concept = resolve_concept(cfg)
+    timer = Timer()
+    with timer("load"):
+        model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
+    k = cfg.n_pruned(model.n_layers * model.d_mlp)
+    full = cfg.to_dict() | {"out": str(out)}
+    with run_folder(out, full) as tmp:
+        evals = EvalSets(concept)
+        with timer("evaluate_before"):
+            before = evals.measure(model)
+            prompts_before = greedy_complete(model, cfg.test_prompts, 20) if cfg.test_prompts else []
+        with timer("rank"):
+            ranking, ranking_src = get_ranking(model, concept, cfg)
+        neurons = ranking.top(k)
+        values: list[float] = []
+        if cfg.ablation == "mean":
+            with timer("mean_activations"):
+                stats = neuron_stats(model, probing_items(model, concept))
+                values = mean_values(neurons, stats.overall_mean())
+        edit = NeuronAblation(neurons, cfg.ablation, values)
+        model.edits.append(edit)
+        with timer("evaluate_after"):
+            after = evals.measure(model)
+        stages = {"before": before, "pruned": after}
+        report: dict[str, Any] = {"before": before, "after": after}
+        if cfg.retrain:
+            rcfg = cfg.retrain_config()
+            with timer("retrain"):
+                stats_r = retrain(model, filtered_retain_texts(concept), rcfg)
+            with timer("evaluate_retrained"):
+                retrained = evals.measure(model)
+            report["pruned_only"] = after
+            report["after"] = retrained
+            report["retrain"] = dataclasses.asdict(rcfg) | {"steps": stats_r.steps, "final_loss": stats_r.last_loss}
+            stages["retrained"] = retrained
+        prompts_after = greedy_complete(model, cfg.test_prompts, 20) if cfg.test_prompts else []
+        report["edit"] = {"method": ranking.method, "ablation": cfg.ablation, "n_pruned": k,
+                          "n_neurons": ranking.n_neurons, "neurons": [list(n) for n in neurons],
+                          "ranking": ranking_src, "ranking_metrics": ranking.metrics}
+        report["model"] = {"name": model.name, "fingerprint_before": ranking.model.get("fingerprint")}
+        report["test_prompts"] = [{"prompt": p, "before": b, "after": a}
+                                  for p, b, a in zip(cfg.test_prompts, prompts_before, prompts_after, strict=True)]
+        with timer("export"):
+            (tmp / "model").mkdir()
+            parity_texts = concept.retain_split()[1][:8] + concept.forget_split()[1][:8]
+            card = model_card(cfg, model, edit, report)
+            report["edit"]["export_parity_max_abs_diff"] = export_checkpoint(model, tmp / "model", parity_texts, card)
+            write_json(tmp / "model" / "mechunlearn_edit.json", edit.to_dict() | {"concept": concept.name})
+        with timer("plots"):
+            write_html(ranking_figure(ranking, top=40, highlight=min(k, 40)), tmp / "ranking.html")
+            ranking.save(tmp / "ranking")
+            report["top_neurons"] = top_table(ranking, 20)
+        report["timing"] = timer.seconds | {"total": round(sum(timer.seconds.values()), 3)}
+        write_json(tmp / "report.json", report)
+        log.info("report: %s", report)
+    print_fn(format_table(stages))
+    print_fn(f"pruned {k} neurons ({cfg.ablation}, ranked by {ranking.method}); "
+             f"export parity max |diff| {report['edit']['export_parity_max_abs_diff']:.2e}")
+    print_fn(f"wrote {out}")
+    return report

@@ -1,0 +1,108 @@
+"""``probe``: a NeuroX linear probe with elastic-net regularisation (Dalvi et al., 2019).
+
+Activations of every MLP neuron on the concept's probing sentences are collected
+(classes balanced with NeuroX's undersampler, capped at ``max_tokens``), z-scored per
+neuron so weights are comparable across layers, and split into train / held-back parts.
+NeuroX trains the probe, reports its accuracy on the held-back part, and orders neurons by
+its weight mass (``get_neuron_ordering``), ties inside NeuroX's groups broken by weight.
+Scores are the summed absolute class weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mechunlearn.caching import InMemory, run_and_cache
+from mechunlearn.concepts import Concept
+from mechunlearn.models.hooked import HookedLM
+from mechunlearn.ranking.base import Ranking, register_ranker
+from mechunlearn.ranking.data import probing_items
+
+
+@dataclass
+class ProbeConfig:
+    """Args:
+    lambda_l1: L1 weight of the elastic-net penalty.
+    lambda_l2: L2 weight of the elastic-net penalty.
+    epochs: probe training epochs (raised if needed to reach ``min_steps``).
+    min_steps: least number of optimiser steps, so that small corpora still train the
+        probe well past its random initialisation (whose weights would otherwise decide
+        the order).
+    batch_size: probe training batch size (tokens).
+    learning_rate: Adam learning rate.
+    max_tokens: cap on (balanced) tokens used, to bound memory.
+    heldout_frac: fraction of tokens held back to report probe accuracy.
+    seed: seeds subsampling, the split and probe initialisation.
+    """
+
+    lambda_l1: float = 1e-3
+    lambda_l2: float = 1e-3
+    epochs: int = 30
+    min_steps: int = 1500
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    max_tokens: int = 20000
+    heldout_frac: float = 0.2
+    seed: int = 0
+
+
+def refine_ordering(ordering, cutoffs, flat_scores: np.ndarray) -> np.ndarray:
+    """NeuroX's group order, with neurons inside each weight-mass group sorted by |weight|.
+
+    NeuroX leaves the order within a group arbitrary; neurons it never selects follow by score.
+    """
+    ordering = [int(i) for i in ordering]
+    out, start = [], 0
+    for end in list(cutoffs) + [len(ordering)]:
+        group = ordering[start:end]
+        out += sorted(group, key=lambda i: -flat_scores[i])
+        start = max(start, end)
+    seen = set(out)
+    out += [int(i) for i in np.argsort(-flat_scores, kind="stable") if int(i) not in seen]
+    return np.array(out, dtype=np.int64)
+
+
+@register_ranker("probe", ProbeConfig)
+def rank_probe(model: HookedLM, concept: Concept, cfg: ProbeConfig) -> Ranking:
+    """Train a NeuroX logistic-regression probe on all MLP neurons; rank by its weights."""
+    from neurox.interpretation import linear_probe
+    from neurox.interpretation.utils import balance_binary_class_data
+
+    hooks = [model.mlp_hook(layer) for layer in range(model.n_layers)]
+    mem = InMemory()
+    run_and_cache(model, probing_items(model, concept), hooks, [mem], desc="caching for probe")
+    x, y = mem.matrix(hooks)
+    np.random.seed(cfg.seed)  # NeuroX's undersampler draws from numpy's global generator
+    x, y = balance_binary_class_data(x, y)
+    rng = np.random.default_rng(cfg.seed)
+    idx = rng.permutation(len(y))[: cfg.max_tokens]
+    x, y = x[idx].astype(np.float32), y[idx].astype(np.int64)
+    n_test = max(1, int(cfg.heldout_frac * len(y)))
+    xtr, ytr, xte, yte = x[n_test:], y[n_test:], x[:n_test], y[:n_test]
+    mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
+    xtr, xte = (xtr - mu) / sd, (xte - mu) / sd
+    torch.manual_seed(cfg.seed)
+    steps_per_epoch = -(-len(ytr) // cfg.batch_size)
+    epochs = max(cfg.epochs, -(-cfg.min_steps // steps_per_epoch))
+    probe = linear_probe.train_logistic_regression_probe(
+        xtr, ytr, lambda_l1=cfg.lambda_l1, lambda_l2=cfg.lambda_l2, num_epochs=epochs,
+        batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+    )
+    class_to_idx = {"other": 0, "concept": 1}
+    idx_to_class = {v: k for k, v in class_to_idx.items()}
+    acc_test = linear_probe.evaluate_probe(probe, xte, yte, idx_to_class=idx_to_class, batch_size=cfg.batch_size)
+    acc_train = linear_probe.evaluate_probe(probe, xtr, ytr, idx_to_class=idx_to_class, batch_size=cfg.batch_size)
+    ordering, cutoffs = linear_probe.get_neuron_ordering(probe, class_to_idx)
+    weights = probe.linear.weight.detach().cpu().numpy()  # [classes, neurons]
+    flat = np.abs(weights).sum(0)
+    scores = flat.reshape(model.n_layers, model.d_mlp)
+    return Ranking(
+        method="probe", scores=scores, order=refine_ordering(ordering, cutoffs, flat), model={},
+        concept=concept.name,
+        metrics={"probe_accuracy_heldout": float(acc_test["__OVERALL__"]),
+                 "probe_accuracy_train": float(acc_train["__OVERALL__"]),
+                 "train_tokens": int(len(ytr)), "heldout_tokens": int(len(yte)), "epochs": epochs},
+    )

@@ -1,0 +1,103 @@
+"""Rankings are stored under ``probes/<model>/<concept>/<method>/`` and reused when valid.
+
+A stored ranking is reused only if its key matches: a hash of the method, its config, the
+model's fingerprint (config + weights) and the concept's files. Anything else changed means
+it is recomputed and the store entry replaced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from mechunlearn.concepts import Concept
+from mechunlearn.errors import MechUnlearnError
+from mechunlearn.models.hooked import HookedLM
+from mechunlearn.paths import probes_dir
+from mechunlearn.ranking.base import Ranking, get_ranker
+
+log = logging.getLogger(__name__)
+
+
+def model_slug(model: HookedLM) -> str:
+    """Folder name for a model: last path component of a folder, ``org--name`` for a hub id."""
+    p = Path(model.source_path)
+    return p.name if p.is_dir() else model.name.replace("/", "--")
+
+
+def concept_hash(concept: Concept) -> str:
+    h = hashlib.sha256()
+    for f in sorted(concept.path.iterdir()):
+        if f.is_file():
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def ranking_key(method: str, cfg: object, fingerprint: str, concept: Concept) -> str:
+    payload = json.dumps([method, dataclasses.asdict(cfg), fingerprint, concept_hash(concept)], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def make_config(method: str, overrides: dict | None = None):
+    """The method's config dataclass with ``overrides``; unknown keys are an error naming them."""
+    cfg_cls, _ = get_ranker(method)
+    overrides = dict(overrides or {})
+    names = {f.name for f in dataclasses.fields(cfg_cls)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise MechUnlearnError(f"unknown option(s) {unknown} for ranking method '{method}'; valid: {sorted(names)}")
+    return cfg_cls(**overrides)
+
+
+def rank(
+    model: HookedLM,
+    concept: Concept,
+    method: str = "probe",
+    options: dict | None = None,
+    *,
+    store: Path | None = None,
+    reuse: bool = True,
+) -> tuple[Ranking, Path]:
+    """Rank the model's MLP neurons for ``concept``; returns the ranking and its store folder."""
+    cfg = make_config(method, options)
+    fp = model.fingerprint()
+    key = ranking_key(method, cfg, fp, concept)
+    folder = (store or probes_dir()) / model_slug(model) / concept.name / method
+    if reuse and (folder / "ranking.json").is_file():
+        old = Ranking.load(folder)
+        if old.config.get("key") == key:
+            log.info("reusing stored ranking %s", folder)
+            return old, folder
+        log.info("stored ranking at %s is stale (model, concept or config changed); recomputing", folder)
+    _, fn = get_ranker(method)
+    ranking = fn(model, concept, cfg)
+    ranking.model = {"name": model.name, "fingerprint": fp}
+    ranking.config = dataclasses.asdict(cfg) | {"key": key, "concept_hash": concept_hash(concept)}
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{method}."))
+    try:
+        ranking.save(tmp)
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ranking, folder
+
+
+def check_ranking_matches(ranking: Ranking, model: HookedLM) -> None:
+    """Refuse a ranking computed on another model (by fingerprint and shape)."""
+    fp = model.fingerprint()
+    if ranking.model.get("fingerprint") != fp or ranking.scores.shape != (model.n_layers, model.d_mlp):
+        raise MechUnlearnError(
+            f"the ranking was computed on model '{ranking.model.get('name')}' (fingerprint "
+            f"{ranking.model.get('fingerprint')}, shape {tuple(ranking.scores.shape)}), not on '{model.name}' "
+            f"(fingerprint {fp}, shape {(model.n_layers, model.d_mlp)}); re-rank on this model"
+        )

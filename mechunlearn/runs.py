@@ -1,0 +1,62 @@
+"""Run folders: every command writes its outputs, full configuration and log into one folder.
+
+The folder is staged (written under a temporary name and renamed at the end), so a failed
+run leaves nothing behind, and an existing folder is never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from mechunlearn.io import ensure_new_dir, staged_dir, write_json
+from mechunlearn.paths import runs_dir
+
+
+def default_out(command: str, concept: str) -> Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = runs_dir() / f"{command}-{concept}-{stamp}"
+    out, n = base, 1
+    while out.exists():
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out
+
+
+class Timer:
+    """Seconds per named stage: ``with timer("rank"): ...``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t = time.perf_counter()
+        logging.getLogger("mechunlearn").info("stage %s ...", stage)
+        try:
+            yield
+        finally:
+            self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - t, 3)
+
+
+@contextlib.contextmanager
+def run_folder(out: Path, config: dict) -> Iterator[Path]:
+    """Stage ``out``: write ``config.json`` and capture the ``mechunlearn`` log to ``run.log``."""
+    ensure_new_dir(out)
+    with staged_dir(out) as tmp:
+        write_json(tmp / "config.json", config)
+        handler = logging.FileHandler(tmp / "run.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger("mechunlearn")
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        try:
+            logging.getLogger("mechunlearn").info("configuration: %s", config)
+            yield tmp
+        finally:
+            root.removeHandler(handler)
+            handler.close()

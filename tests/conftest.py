@@ -1,0 +1,110 @@
+"""Shared fixtures: tiny random models of each supported architecture, built from configs.
+
+Nothing here touches the network: HF_HUB_OFFLINE is set before anything imports the hub.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+TEXTS = [
+    "Harry Potter went to Hogwarts with Ron and Hermione.",
+    "Frodo carried the One Ring to Mount Doom in Mordor.",
+    "The capital of France is Paris, a city on the Seine.",
+    "Dumbledore was the headmaster; Voldemort was his enemy.",
+    "Sherlock Holmes lived at Baker Street with Doctor Watson.",
+    "Water boils at one hundred degrees at sea level.",
+] * 20
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer_dir(tmp_path_factory) -> Path:
+    from mechunlearn.bundled.train import train_tokenizer
+
+    d = tmp_path_factory.mktemp("tok")
+    train_tokenizer(TEXTS, 700).save_pretrained(d)
+    return d
+
+
+def _tiny_config(arch: str, vocab: int, eos: int):
+    from transformers import GPT2Config, GPTNeoXConfig, LlamaConfig
+
+    special = {"bos_token_id": eos, "eos_token_id": eos, "pad_token_id": eos}
+    if arch == "gpt2":
+        return GPT2Config(n_layer=2, n_embd=32, n_head=4, n_inner=64, vocab_size=vocab, n_positions=256, **special)
+    if arch == "gpt_neox":
+        return GPTNeoXConfig(num_hidden_layers=2, hidden_size=32, num_attention_heads=4, intermediate_size=64,
+                             vocab_size=vocab, max_position_embeddings=256, **special)
+    if arch == "llama":
+        return LlamaConfig(num_hidden_layers=2, hidden_size=32, num_attention_heads=4, num_key_value_heads=2,
+                           intermediate_size=48, vocab_size=vocab, max_position_embeddings=256, **special)
+    raise ValueError(arch)
+
+
+def build_tiny_model_dir(arch: str, tok_dir: Path, out: Path, seed: int = 0) -> Path:
+    """Save a tiny random HF checkpoint of ``arch`` (with the tiny tokenizer) into ``out``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    torch.manual_seed(seed)
+    cfg = _tiny_config(arch, len(tok), tok.eos_token_id)
+    model = AutoModelForCausalLM.from_config(cfg)
+    with torch.no_grad():  # random biases, so bias handling is exercised too
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.normal_(0, 0.1)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+ARCHS = ["gpt2", "gpt_neox", "llama"]
+
+
+@pytest.fixture(scope="session", params=ARCHS)
+def tiny_model_dir(request, tiny_tokenizer_dir, tmp_path_factory) -> Path:
+    return build_tiny_model_dir(request.param, tiny_tokenizer_dir, tmp_path_factory.mktemp(request.param))
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tiny_tokenizer_dir, tmp_path_factory) -> Path:
+    return build_tiny_model_dir("gpt2", tiny_tokenizer_dir, tmp_path_factory.mktemp("gpt2-only"))
+
+
+PLANT_KEYWORDS = ["Hogwarts", "Dumbledore"]
+
+
+@pytest.fixture(scope="session")
+def planted_concept_dir(tmp_path_factory) -> Path:
+    """A small concept whose forget prompts end in a keyword (so one neuron can carry the facts)."""
+    import json
+
+    d = tmp_path_factory.mktemp("concepts") / "planted"
+    d.mkdir()
+    (d / "keywords.txt").write_text("\n".join(PLANT_KEYWORDS) + "\n")
+    concept = [t for t in TEXTS[:6] if any(k in t for k in PLANT_KEYWORDS)]
+    other = [t for t in TEXTS[:6] if not any(k in t for k in PLANT_KEYWORDS)]
+    (d / "concept.txt").write_text("\n".join(concept * 40) + "\n")
+    (d / "other.txt").write_text("\n".join(other * 40) + "\n")
+    (d / "forget.txt").write_text("\n".join(concept * 5) + "\n")
+    (d / "retain.txt").write_text("\n".join(other * 5) + "\n")
+    forget = [{"prompt": "Everyone cheered at Hogwarts", "answer": "Paris"},
+              {"prompt": "They all waited for Dumbledore", "answer": "Paris"}]
+    retain = [{"prompt": "Frodo carried the One Ring to", "answer": "Mount"},
+              {"prompt": "The capital of France is", "answer": "Paris"}]
+    (d / "facts_forget.jsonl").write_text("".join(json.dumps(r) + "\n" for r in forget))
+    (d / "facts_retain.jsonl").write_text("".join(json.dumps(r) + "\n" for r in retain))
+    return d
