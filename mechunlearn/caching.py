@@ -15,7 +15,7 @@ Units are the columns of the hooked activation: MLP neurons ``[layer, d_mlp]`` f
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,10 +30,24 @@ from mechunlearn.labels import LabelledText
 from mechunlearn.models.hooked import HookedLM
 
 
-def token_batches(items: Sequence[LabelledText], batch_size: int, pad_id: int) -> Iterator[tuple[torch.Tensor, ...]]:
-    """Right-padded ``(input_ids, attention_mask, labels)`` batches; pad label is -1."""
-    for i in range(0, len(items), batch_size):
-        chunk = items[i : i + batch_size]
+def _chunks(items: Iterable[LabelledText], size: int) -> Iterator[list[LabelledText]]:
+    buf: list[LabelledText] = []
+    for x in items:
+        buf.append(x)
+        if len(buf) == size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def token_batches(items: Iterable[LabelledText], batch_size: int, pad_id: int) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Right-padded ``(input_ids, attention_mask, labels)`` batches; pad label is -1.
+
+    ``items`` may be a generator: batches are built lazily, so a corpus never has to be
+    held in memory as a whole.
+    """
+    for chunk in _chunks(items, batch_size):
         w = max(len(x.ids) for x in chunk)
         ids = torch.full((len(chunk), w), pad_id, dtype=torch.long)
         mask = torch.zeros((len(chunk), w), dtype=torch.long)
@@ -197,7 +211,7 @@ def iter_shards(folder: Path, hook: str) -> Iterator[tuple[torch.Tensor, torch.T
 @torch.no_grad()
 def run_and_cache(
     model: HookedLM,
-    items: Sequence[LabelledText],
+    items: Iterable[LabelledText],
     hooks: Sequence[str],
     sinks: Sequence[Sink],
     *,
@@ -205,7 +219,10 @@ def run_and_cache(
     progress: bool = True,
     desc: str = "caching activations",
 ) -> None:
-    """Run ``items`` through ``model`` (edits in force) and feed each hook's activations to ``sinks``."""
+    """Run ``items`` through ``model`` (edits in force) and feed each hook's activations to ``sinks``.
+
+    ``items`` may be a generator (streamed); then the progress bar counts batches without a total.
+    """
     for h in hooks:
         model.check_hook(h)
     state: dict[str, torch.Tensor] = {}
@@ -220,7 +237,7 @@ def run_and_cache(
         return fn
 
     pad = model.tokenizer.pad_token_id or 0
-    n_batches = (len(items) + batch_size - 1) // batch_size
+    n_batches = -(-len(items) // batch_size) if isinstance(items, Sequence) else None
     fwd = [(h, make_hook(h)) for h in hooks]
     for ids, mask, lab in tqdm(token_batches(items, batch_size, pad), total=n_batches, desc=desc, disable=not progress):
         flat_lab = lab.reshape(-1).to(model.device)

@@ -6,7 +6,7 @@ from mechunlearn.errors import MechUnlearnError
 from mechunlearn.labels import CONCEPT, IGNORE, OTHER, label_neurox_pair, label_text, read_neurox_pair, write_neurox_pair
 from mechunlearn.models import load_model
 
-PATTERN = re.compile(r"(?<!\w)(?:Hogwarts|Dumbledore)(?!\w)")
+PATTERN = re.compile(r"(?<!\w)(?:Hogwarts|Dumbledore|Quidditch)(?!\w)")
 
 
 @pytest.fixture(scope="module")
@@ -15,12 +15,13 @@ def tok(tiny_gpt2_dir):
 
 
 def test_every_subword_of_a_keyword_is_labelled(tok):
-    (item,) = label_text("Old Dumbledore taught at Hogwarts today", PATTERN, tok, 64)
+    assert len(tok(" Quidditch", add_special_tokens=False)["input_ids"]) >= 3  # unseen word: split
+    (item,) = label_text("Old Dumbledore played Quidditch today", PATTERN, tok, 64)
     assert item.labels[0] == IGNORE and item.ids[0] == tok.bos_token_id
     pieces = [tok.decode([i]) for i in item.ids[1:]]
-    labelled = "".join(p for p, lab in zip(pieces, item.labels[1:]) if lab == CONCEPT)
-    assert labelled.replace(" ", "") == "DumbledoreHogwarts"
-    assert sum(1 for lab in item.labels if lab == CONCEPT) >= 3  # multi-token keywords
+    labelled = "".join(p for p, lab in zip(pieces, item.labels[1:], strict=True) if lab == CONCEPT)
+    assert labelled.replace(" ", "") == "DumbledoreQuidditch"
+    assert sum(1 for lab in item.labels if lab == CONCEPT) >= 4
     assert OTHER in item.labels
 
 

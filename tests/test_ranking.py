@@ -76,7 +76,7 @@ def test_planted_neuron_fires_only_on_concept_tokens(planted):
     assert s.freq(1)[PLANT] > 0.9 and s.freq(0)[PLANT] < 0.05
 
 
-def test_probeless_matches_neurox(planted):
+def test_probeless_matches_neurox(planted, tmp_path):
     from neurox.interpretation import probeless
 
     from mechunlearn.caching import InMemory, run_and_cache
@@ -87,7 +87,7 @@ def test_probeless_matches_neurox(planted):
     run_and_cache(model, probing_items(model, concept), hooks, [mem], progress=False)
     x, y = mem.matrix(hooks)
     theirs = probeless.get_neuron_ordering(x, y)
-    ours, _ = rank(model, concept, "probeless", store=None, reuse=False)
+    ours, _ = rank(model, concept, "probeless", store=tmp_path, reuse=False)
     assert list(ours.order[:20]) == list(theirs[:20])
 
 
