@@ -45,9 +45,16 @@ def rss_child(n_tokens: int) -> None:
     stats = NeuronStats(hooks, model.d_mlp)
     t = time.perf_counter()
     run_and_cache(model, stream(model, concept, n_tokens), hooks, [stats], batch_size=32, progress=False)
-    print(json.dumps({"tokens": n_tokens, "seconds": time.perf_counter() - t,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "counted_tokens": int(stats.count.sum())}))
+    print(
+        json.dumps(
+            {
+                "tokens": n_tokens,
+                "seconds": time.perf_counter() - t,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "counted_tokens": int(stats.count.sum()),
+            }
+        )
+    )
 
 
 @torch.no_grad()
@@ -81,8 +88,14 @@ def throughput(n_tokens: int, repeats: int = 3) -> dict:
         t_cache.append(time.perf_counter() - t)
     tokens = sum(int(m.sum()) for _, m, _ in batches)
     b, c = min(t_bare), min(t_cache)
-    return {"tokens": tokens, "bare_forward_s": b, "caching_s": c, "bare_tok_per_s": tokens / b,
-            "caching_tok_per_s": tokens / c, "throughput_ratio": b / c}
+    return {
+        "tokens": tokens,
+        "bare_forward_s": b,
+        "caching_s": c,
+        "bare_tok_per_s": tokens / b,
+        "caching_tok_per_s": tokens / c,
+        "throughput_ratio": b / c,
+    }
 
 
 def main() -> None:

@@ -48,8 +48,10 @@ def main() -> None:
     rng = np.random.default_rng(0)
     rand = rng.random((model.n_layers, model.d_mlp))
     rankings["random"] = Ranking("random", rand, Ranking.order_from_scores(rand), {}, concept.name)
-    base = {"forget_fact_acc": fact_accuracy(model, concept.facts_forget),
-            "retain_fact_acc": fact_accuracy(model, concept.facts_retain)}
+    base = {
+        "forget_fact_acc": fact_accuracy(model, concept.facts_forget),
+        "retain_fact_acc": fact_accuracy(model, concept.facts_retain),
+    }
     curves: dict[str, dict[str, list[float]]] = {}
     for ablation in a.ablations.split(","):
         for name, r in rankings.items():
@@ -62,15 +64,24 @@ def main() -> None:
                 c["forget_fact_acc"].append(fact_accuracy(model, concept.facts_forget))
                 c["retain_fact_acc"].append(fact_accuracy(model, concept.facts_retain))
                 model.edits = []
-                print(f"{ablation:5s} {name:12s} k={k:4d} forget {c['forget_fact_acc'][-1]:.3f} "
-                      f"retain {c['retain_fact_acc'][-1]:.3f}", flush=True)
+                print(
+                    f"{ablation:5s} {name:12s} k={k:4d} forget {c['forget_fact_acc'][-1]:.3f} "
+                    f"retain {c['retain_fact_acc'][-1]:.3f}",
+                    flush=True,
+                )
             curves[f"{name} ({ablation})"] = c
     a.out.mkdir(parents=True, exist_ok=True)
-    result = {"before": base, "rank_seconds": rank_seconds, "curves": curves,
-              "probe_metrics": rankings["probe"].metrics}
+    result = {
+        "before": base,
+        "rank_seconds": rank_seconds,
+        "curves": curves,
+        "probe_metrics": rankings["probe"].metrics,
+    }
     (a.out / "sweep.json").write_text(json.dumps(result, indent=2))
-    write_html(tradeoff_figure(curves, "Bundled model: fact accuracy as top-ranked MLP neurons are ablated"),
-               a.out / "tradeoff.html")
+    write_html(
+        tradeoff_figure(curves, "Bundled model: fact accuracy as top-ranked MLP neurons are ablated"),
+        a.out / "tradeoff.html",
+    )
     print(json.dumps({"before": base, "rank_seconds": rank_seconds}, indent=2))
 
 

@@ -250,7 +250,9 @@ def run_and_cache(
         s.close()
 
 
-def neuron_stats(model: HookedLM, items: Sequence[LabelledText], *, batch_size: int = 32, progress: bool = True) -> NeuronStats:
+def neuron_stats(
+    model: HookedLM, items: Sequence[LabelledText], *, batch_size: int = 32, progress: bool = True
+) -> NeuronStats:
     """Per-neuron statistics of every layer's MLP neurons, split by concept label."""
     hooks = [model.mlp_hook(layer) for layer in range(model.n_layers)]
     stats = NeuronStats(hooks, model.d_mlp)

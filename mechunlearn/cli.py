@@ -6,14 +6,17 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from mechunlearn.errors import MechUnlearnError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Find where a concept lives in a language model and remove it there.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Find where a concept lives in a language model and remove it there.",
+)
 
 
 def _quiet_libraries() -> None:
@@ -28,30 +31,48 @@ def _quiet_libraries() -> None:
     hf_logging.disable_progress_bar()
     logging.getLogger("transformer_lens").setLevel(logging.ERROR)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # the console shows warnings; run.log gets everything
+        handler.setLevel(logging.WARNING)
 
 
 @app.command("prune")
 def prune_cmd(
-    concept: Optional[str] = typer.Option(None, help="Concept name (data/concepts/<name>) or folder. [default: harry_potter]"),
-    model: Optional[str] = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
-    method: Optional[str] = typer.Option(None, help="Ranking method: probe | probeless | attribution. [default: probe]"),
-    top_k: Optional[int] = typer.Option(None, "--top-k", help="Number of neurons to prune."),
-    ratio: Optional[float] = typer.Option(None, help="Fraction of all MLP neurons to prune, in (0, 1)."),
-    ablation: Optional[str] = typer.Option(None, help="zero | mean. [default: zero]"),
-    retrain: Optional[bool] = typer.Option(None, "--retrain/--no-retrain", help="Fine-tune on concept-free data after pruning."),
-    ranking: Optional[Path] = typer.Option(None, help="Use a stored ranking folder instead of ranking anew."),
-    out: Optional[Path] = typer.Option(None, help="New output folder. [default: runs/prune-<concept>-<time>]"),
-    config: Optional[Path] = typer.Option(None, help="JSON config (this tool's config.json or the legacy NeuroX-tool format)."),
-    device: Optional[str] = typer.Option(None, help="cpu | cuda | cuda:1 ... [default: cuda if available]"),
-    seed: Optional[int] = typer.Option(None, help="Random seed. [default: 0]"),
+    concept: str | None = typer.Option(
+        None, help="Concept name (data/concepts/<name>) or folder. [default: harry_potter]"
+    ),
+    model: str | None = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
+    method: str | None = typer.Option(None, help="Ranking method: probe | probeless | attribution. [default: probe]"),
+    top_k: int | None = typer.Option(None, "--top-k", help="Number of neurons to prune."),
+    ratio: float | None = typer.Option(None, help="Fraction of all MLP neurons to prune, in (0, 1)."),
+    ablation: str | None = typer.Option(None, help="zero | mean. [default: zero]"),
+    retrain: bool | None = typer.Option(
+        None, "--retrain/--no-retrain", help="Fine-tune on concept-free data after pruning."
+    ),
+    ranking: Path | None = typer.Option(None, help="Use a stored ranking folder instead of ranking anew."),
+    out: Path | None = typer.Option(None, help="New output folder. [default: runs/prune-<concept>-<time>]"),
+    config: Path | None = typer.Option(
+        None, help="JSON config (this tool's config.json or the legacy NeuroX-tool format)."
+    ),
+    device: str | None = typer.Option(None, help="cpu | cuda | cuda:1 ... [default: cuda if available]"),
+    seed: int | None = typer.Option(None, help="Random seed. [default: 0]"),
 ) -> None:
     """Rank concept neurons, ablate them, (optionally retrain), export a plain HF checkpoint and a report."""
     from mechunlearn.pipeline import PruneConfig, prune
 
     base = PruneConfig.from_file(config).to_dict() if config else {}
-    given = {"concept": concept, "model": model, "method": method, "top_k": top_k, "ratio": ratio,
-             "ablation": ablation, "retrain": retrain, "ranking": str(ranking) if ranking else None,
-             "out": str(out) if out else None, "device": device, "seed": seed}
+    given = {
+        "concept": concept,
+        "model": model,
+        "method": method,
+        "top_k": top_k,
+        "ratio": ratio,
+        "ablation": ablation,
+        "retrain": retrain,
+        "ranking": str(ranking) if ranking else None,
+        "out": str(out) if out else None,
+        "device": device,
+        "seed": seed,
+    }
     given = {k: v for k, v in given.items() if v is not None}
     if "top_k" in given:
         base.pop("ratio", None)
@@ -63,11 +84,11 @@ def prune_cmd(
 @app.command("rank")
 def rank_cmd(
     concept: str = typer.Option("harry_potter", help="Concept name or folder."),
-    model: Optional[str] = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
+    model: str | None = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
     method: str = typer.Option("probe", help="probe | probeless | attribution"),
     option: list[str] = typer.Option([], "--option", "-o", help="Method option KEY=VALUE (e.g. lambda_l1=0.01)."),
-    device: Optional[str] = typer.Option(None),
-    out: Optional[Path] = typer.Option(None, help="New folder for the report. [default: runs/rank-<concept>-<time>]"),
+    device: str | None = typer.Option(None),
+    out: Path | None = typer.Option(None, help="New folder for the report. [default: runs/rank-<concept>-<time>]"),
 ) -> None:
     """Rank every MLP neuron for a concept; store it under probes/ and write ranking.html."""
     from mechunlearn.pipeline.rank import rank_job
@@ -87,12 +108,12 @@ def rank_cmd(
 @app.command("cache")
 def cache_cmd(
     concept: str = typer.Option("harry_potter", help="Concept name or folder."),
-    model: Optional[str] = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
+    model: str | None = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
     hook: list[str] = typer.Option(["mlp"], help="'mlp', 'resid' (every layer) or an exact hook name; repeatable."),
     to_disk: bool = typer.Option(False, "--to-disk", help="Write activation shards instead of per-unit statistics."),
     batch_size: int = typer.Option(32),
-    device: Optional[str] = typer.Option(None),
-    out: Optional[Path] = typer.Option(None, help="New output folder. [default: runs/cache-<concept>-<time>]"),
+    device: str | None = typer.Option(None),
+    out: Path | None = typer.Option(None, help="New output folder. [default: runs/cache-<concept>-<time>]"),
 ) -> None:
     """Cache activations of the concept's probing sentences: statistics by label, or shards on disk."""
     from mechunlearn.pipeline.cache import cache_job
@@ -103,8 +124,8 @@ def cache_cmd(
 @app.command("evaluate")
 def evaluate_cmd(
     concept: str = typer.Option("harry_potter", help="Concept name or folder."),
-    model: Optional[str] = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
-    device: Optional[str] = typer.Option(None),
+    model: str | None = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
+    device: str | None = typer.Option(None),
 ) -> None:
     """Print fact accuracies and perplexities of a model on a concept's evaluation sets."""
     from mechunlearn.concepts import load_concept

@@ -5,11 +5,12 @@ Both run through :meth:`HookedLM.hooked`, so they measure the model with its edi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from tqdm.auto import tqdm
 
 from mechunlearn.concepts import Fact
 from mechunlearn.models.hooked import HookedLM
@@ -41,7 +42,8 @@ def _fit(ids: list[int], room: int) -> list[int]:
 def greedy_complete(model: HookedLM, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 32) -> list[str]:
     """Greedy continuations of ``prompts`` (decoded text of the new tokens only)."""
     out: list[str] = []
-    for chunk in _batches(list(prompts), batch_size):
+    n = -(-len(prompts) // batch_size)
+    for chunk in tqdm(_batches(list(prompts), batch_size), total=n, desc="greedy completion", leave=False):
         seqs = [_fit(model.encode(p), model.n_ctx - max_new_tokens) for p in chunk]
         start = [len(s) for s in seqs]
         for _ in range(max_new_tokens):
@@ -83,7 +85,8 @@ def perplexity(model: HookedLM, texts: Sequence[str], batch_size: int = 16) -> f
         seqs += [ids[i : i + model.n_ctx] for i in range(0, max(1, len(ids) - 1), model.n_ctx)]
     seqs = [s for s in seqs if len(s) > 1]
     nll, count = 0.0, 0
-    for chunk in _batches(seqs, batch_size):
+    n = -(-len(seqs) // batch_size)
+    for chunk in tqdm(_batches(seqs, batch_size), total=n, desc="perplexity", leave=False):
         ids, mask = model.pad(chunk)
         logits = model.logits(ids, mask).float()
         logp = torch.log_softmax(logits[:, :-1], dim=-1)

@@ -86,7 +86,9 @@ def read_neurox_pair(tokens_path: str | Path, labels_path: str | Path) -> list[t
             )
         bad = sorted({g for g in tags if g not in (NEUROX_TARGET, NEUROX_OTHER)})
         if bad:
-            raise MechUnlearnError(f"{labels_path}:{n}: unknown label(s) {bad}; valid: '{NEUROX_TARGET}', '{NEUROX_OTHER}'")
+            raise MechUnlearnError(
+                f"{labels_path}:{n}: unknown label(s) {bad}; valid: '{NEUROX_TARGET}', '{NEUROX_OTHER}'"
+            )
         out.append((words, [g == NEUROX_TARGET for g in tags]))
     return out
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-
 from mechunlearn.ranking.base import Ranking
 
 
@@ -15,24 +13,41 @@ def ranking_figure(ranking: Ranking, top: int = 30, highlight: int = 0):
     from plotly.subplots import make_subplots
 
     fig = make_subplots(
-        rows=2, cols=1, row_heights=[0.55, 0.45], vertical_spacing=0.14,
-        subplot_titles=(f"{ranking.method} scores per MLP neuron (layer x index)",
-                        f"top {top} neurons" + (f" ({highlight} pruned, dark)" if highlight else "")),
+        rows=2,
+        cols=1,
+        row_heights=[0.55, 0.45],
+        vertical_spacing=0.14,
+        subplot_titles=(
+            f"{ranking.method} scores per MLP neuron (layer x index)",
+            f"top {top} neurons" + (f" ({highlight} pruned, dark)" if highlight else ""),
+        ),
     )
-    fig.add_trace(go.Heatmap(z=ranking.scores, colorscale="Viridis", colorbar={"title": "score", "len": 0.5, "y": 0.78},
-                             hovertemplate="layer %{y}, neuron %{x}<br>score %{z:.4g}<extra></extra>"), row=1, col=1)
+    fig.add_trace(
+        go.Heatmap(
+            z=ranking.scores,
+            colorscale="Viridis",
+            colorbar={"title": "score", "len": 0.5, "y": 0.78},
+            hovertemplate="layer %{y}, neuron %{x}<br>score %{z:.4g}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
     best = ranking.top(min(top, ranking.n_neurons))
     labels = [f"L{n.layer}.{n.index}" for n in best]
     vals = [float(ranking.scores[n.layer, n.index]) for n in best]
     colors = ["#1f3b73" if i < highlight else "#8fb3e8" for i in range(len(best))]
-    fig.add_trace(go.Bar(x=labels, y=vals, marker_color=colors, showlegend=False,
-                         hovertemplate="%{x}: %{y:.4g}<extra></extra>"), row=2, col=1)
+    fig.add_trace(
+        go.Bar(x=labels, y=vals, marker_color=colors, showlegend=False, hovertemplate="%{x}: %{y:.4g}<extra></extra>"),
+        row=2,
+        col=1,
+    )
     fig.update_yaxes(title_text="layer", row=1, col=1, dtick=1)
     fig.update_xaxes(title_text="neuron index", row=1, col=1)
     fig.update_yaxes(title_text="score", row=2, col=1)
     model = ranking.model.get("name", "?")
-    fig.update_layout(title=f"Concept '{ranking.concept}' neurons in {model}", height=800, width=1100,
-                      template="plotly_white")
+    fig.update_layout(
+        title=f"Concept '{ranking.concept}' neurons in {model}", height=800, width=1100, template="plotly_white"
+    )
     return fig
 
 
@@ -45,8 +60,19 @@ def tradeoff_figure(curves: dict[str, dict[str, list[float]]], title: str):
     for i, (name, c) in enumerate(curves.items()):
         color = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"][i % 5]
         for col, key in ((1, "forget_fact_acc"), (2, "retain_fact_acc")):
-            fig.add_trace(go.Scatter(x=c["k"], y=c[key], mode="lines+markers", name=name, legendgroup=name,
-                                     showlegend=col == 1, line={"color": color}), row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=c["k"],
+                    y=c[key],
+                    mode="lines+markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=col == 1,
+                    line={"color": color},
+                ),
+                row=1,
+                col=col,
+            )
     for col in (1, 2):
         fig.update_xaxes(title_text="neurons pruned (top-k)", type="log", row=1, col=col)
         fig.update_yaxes(range=[-0.02, 1.02], row=1, col=col)
@@ -59,8 +85,7 @@ def write_html(fig, path: Path) -> None:
 
 
 def top_table(ranking: Ranking, k: int = 20) -> list[dict]:
-    return [{"rank": i, "layer": n.layer, "index": n.index, "score": float(ranking.scores[n.layer, n.index])}
-            for i, n in enumerate(ranking.top(min(k, ranking.n_neurons)))]
-
-
-
+    return [
+        {"rank": i, "layer": n.layer, "index": n.index, "score": float(ranking.scores[n.layer, n.index])}
+        for i, n in enumerate(ranking.top(min(k, ranking.n_neurons)))
+    ]

@@ -45,9 +45,14 @@ def retrain(model: HookedLM, texts: Sequence[str], cfg: RetrainConfig) -> TrainS
     model.hf_model.train()
     try:
         return train(
-            model.trainable_parameters(), batches,
+            model.trainable_parameters(),
+            batches,
             lambda b: next_token_loss(model.logits(b.input_ids, b.attention_mask), b),
-            epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay, seed=cfg.seed, desc="retrain",
+            epochs=cfg.epochs,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            seed=cfg.seed,
+            desc="retrain",
         )
     finally:
         model.hf_model.eval()

@@ -46,11 +46,26 @@ def _tiny_config(arch: str, vocab: int, eos: int):
     if arch == "gpt2":
         return GPT2Config(n_layer=2, n_embd=32, n_head=4, n_inner=64, vocab_size=vocab, n_positions=256, **special)
     if arch == "gpt_neox":
-        return GPTNeoXConfig(num_hidden_layers=2, hidden_size=32, num_attention_heads=4, intermediate_size=64,
-                             vocab_size=vocab, max_position_embeddings=256, **special)
+        return GPTNeoXConfig(
+            num_hidden_layers=2,
+            hidden_size=32,
+            num_attention_heads=4,
+            intermediate_size=64,
+            vocab_size=vocab,
+            max_position_embeddings=256,
+            **special,
+        )
     if arch == "llama":
-        return LlamaConfig(num_hidden_layers=2, hidden_size=32, num_attention_heads=4, num_key_value_heads=2,
-                           intermediate_size=48, vocab_size=vocab, max_position_embeddings=256, **special)
+        return LlamaConfig(
+            num_hidden_layers=2,
+            hidden_size=32,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=48,
+            vocab_size=vocab,
+            max_position_embeddings=256,
+            **special,
+        )
     raise ValueError(arch)
 
 
@@ -101,10 +116,14 @@ def planted_concept_dir(tmp_path_factory) -> Path:
     (d / "other.txt").write_text("\n".join(other * 40) + "\n")
     (d / "forget.txt").write_text("\n".join(concept * 5) + "\n")
     (d / "retain.txt").write_text("\n".join(other * 5) + "\n")
-    forget = [{"prompt": "Everyone cheered at Hogwarts", "answer": "Paris"},
-              {"prompt": "They all waited for Dumbledore", "answer": "Paris"}]
-    retain = [{"prompt": "Frodo carried the One Ring to", "answer": "Mount"},
-              {"prompt": "The capital of France is", "answer": "Paris"}]
+    forget = [
+        {"prompt": "Everyone cheered at Hogwarts", "answer": "Paris"},
+        {"prompt": "They all waited for Dumbledore", "answer": "Paris"},
+    ]
+    retain = [
+        {"prompt": "Frodo carried the One Ring to", "answer": "Mount"},
+        {"prompt": "The capital of France is", "answer": "Paris"},
+    ]
     (d / "facts_forget.jsonl").write_text("".join(json.dumps(r) + "\n" for r in forget))
     (d / "facts_retain.jsonl").write_text("".join(json.dumps(r) + "\n" for r in retain))
     return d

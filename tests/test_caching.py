@@ -46,8 +46,14 @@ def test_shards_round_trip(model, tmp_path):
     items = label_texts(TEXTS, PATTERN, model.tokenizer, model.n_ctx)
     hook = model.mlp_hook(1)
     mem = InMemory()
-    run_and_cache(model, items, [hook], [mem, ShardWriter(tmp_path, shard_tokens=40, dtype=torch.float32)],
-                  batch_size=4, progress=False)
+    run_and_cache(
+        model,
+        items,
+        [hook],
+        [mem, ShardWriter(tmp_path, shard_tokens=40, dtype=torch.float32)],
+        batch_size=4,
+        progress=False,
+    )
     parts = list(iter_shards(tmp_path, hook))
     assert len(parts) > 1
     x = torch.cat([a for a, _ in parts]).numpy()

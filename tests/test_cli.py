@@ -31,12 +31,34 @@ def store(tmp_path, monkeypatch):
 
 def test_prune_writes_the_full_output_layout(monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path, store):
     out = tmp_path / "run"
-    code, stdout, err = run_cli(monkeypatch, capsys, "prune", "--model", tiny_gpt2_dir, "--concept",
-                                planted_concept_dir, "--method", "probeless", "--top-k", "5", "--out", out)
+    code, stdout, err = run_cli(
+        monkeypatch,
+        capsys,
+        "prune",
+        "--model",
+        tiny_gpt2_dir,
+        "--concept",
+        planted_concept_dir,
+        "--method",
+        "probeless",
+        "--top-k",
+        "5",
+        "--out",
+        out,
+    )
     assert code == 0, err
     assert "forget_fact_acc" in stdout and "wrote" in stdout
-    for name in ("report.json", "config.json", "run.log", "ranking.html", "ranking/ranking.json",
-                 "model/config.json", "model/model.safetensors", "model/README.md", "model/tokenizer.json"):
+    for name in (
+        "report.json",
+        "config.json",
+        "run.log",
+        "ranking.html",
+        "ranking/ranking.json",
+        "model/config.json",
+        "model/model.safetensors",
+        "model/README.md",
+        "model/tokenizer.json",
+    ):
         assert (out / name).is_file(), name
     report = json.loads((out / "report.json").read_text())
     for stage in ("before", "after"):
@@ -93,26 +115,77 @@ def test_unknown_config_key(monkeypatch, capsys, tmp_path):
     assert code == 2 and "unknown config key(s) ['prune_everything']" in err
 
 
-def test_ranking_from_another_model_is_refused(monkeypatch, capsys, tiny_model_dir, tiny_gpt2_dir,
-                                               planted_concept_dir, tmp_path, store):
-    code, _, err = run_cli(monkeypatch, capsys, "rank", "--model", tiny_gpt2_dir, "--concept", planted_concept_dir,
-                           "--method", "probeless", "--out", tmp_path / "r")
+def test_ranking_from_another_model_is_refused(
+    monkeypatch, capsys, tiny_model_dir, tiny_gpt2_dir, planted_concept_dir, tmp_path, store
+):
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "rank",
+        "--model",
+        tiny_gpt2_dir,
+        "--concept",
+        planted_concept_dir,
+        "--method",
+        "probeless",
+        "--out",
+        tmp_path / "r",
+    )
     assert code == 0, err
     if "gpt2" in str(tiny_model_dir):
         return
-    code, _, err = run_cli(monkeypatch, capsys, "prune", "--model", tiny_model_dir, "--concept", planted_concept_dir,
-                           "--ranking", tmp_path / "r" / "ranking", "--out", tmp_path / "p")
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "prune",
+        "--model",
+        tiny_model_dir,
+        "--concept",
+        planted_concept_dir,
+        "--ranking",
+        tmp_path / "r" / "ranking",
+        "--out",
+        tmp_path / "p",
+    )
     assert code == 2 and "the ranking was computed on model" in err
     assert not (tmp_path / "p").exists()
 
 
 def test_cache_command_writes_stats_and_shards(monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path):
-    code, _, err = run_cli(monkeypatch, capsys, "cache", "--model", tiny_gpt2_dir, "--concept", planted_concept_dir,
-                           "--hook", "mlp", "--hook", "resid", "--out", tmp_path / "c")
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "cache",
+        "--model",
+        tiny_gpt2_dir,
+        "--concept",
+        planted_concept_dir,
+        "--hook",
+        "mlp",
+        "--hook",
+        "resid",
+        "--out",
+        tmp_path / "c",
+    )
     assert code == 0, err
-    assert {p.name for p in (tmp_path / "c").iterdir()} >= {"stats-64.safetensors", "stats-32.safetensors",
-                                                           "config.json", "run.log"}
-    code, _, err = run_cli(monkeypatch, capsys, "cache", "--model", tiny_gpt2_dir, "--concept", planted_concept_dir,
-                           "--hook", "blocks.0.hook_resid_pree", "--out", tmp_path / "d")
+    assert {p.name for p in (tmp_path / "c").iterdir()} >= {
+        "stats-64.safetensors",
+        "stats-32.safetensors",
+        "config.json",
+        "run.log",
+    }
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "cache",
+        "--model",
+        tiny_gpt2_dir,
+        "--concept",
+        planted_concept_dir,
+        "--hook",
+        "blocks.0.hook_resid_pree",
+        "--out",
+        tmp_path / "d",
+    )
     assert code == 2 and "unknown hook point 'blocks.0.hook_resid_pree'" in err
     assert not (tmp_path / "d").exists()

@@ -9,8 +9,14 @@ from mechunlearn.pipeline import PruneConfig
 
 LEGACY = {
     "base_model": "gpt2",
-    "neural_probing": {"concept_definition": ["Harry", "Hogwarts"], "tokens_input_path": "t.txt",
-                       "labels_input_path": "l.txt", "prune_ratio": 0.01, "lambda_l1": 0.001, "lambda_l2": 0.01},
+    "neural_probing": {
+        "concept_definition": ["Harry", "Hogwarts"],
+        "tokens_input_path": "t.txt",
+        "labels_input_path": "l.txt",
+        "prune_ratio": 0.01,
+        "lambda_l1": 0.001,
+        "lambda_l2": 0.01,
+    },
     "retraining": {"num_epochs": 1, "learning_rate": 5e-5, "batch_size": 8, "weight_decay": 0.01},
     "test_prompts": ["Harry Potter is"],
 }
@@ -40,7 +46,10 @@ def test_legacy_format_is_translated():
         ({"top_k": 0}, "top_k must be a positive number"),
         ({"ablation": "half"}, r"unknown ablation 'half'"),
         ({"retrain_options": {"epoch": 1}}, r"unknown retrain option\(s\) \['epoch'\]"),
-        ({**LEGACY, "neural_probing": {"prune_ration": 0.1}}, r"unknown key\(s\) \['prune_ration'\] in 'neural_probing'"),
+        (
+            {**LEGACY, "neural_probing": {"prune_ration": 0.1}},
+            r"unknown key\(s\) \['prune_ration'\] in 'neural_probing'",
+        ),
     ],
 )
 def test_bad_values_are_named(d, msg):

@@ -3,7 +3,15 @@ import re
 import pytest
 
 from mechunlearn.errors import MechUnlearnError
-from mechunlearn.labels import CONCEPT, IGNORE, OTHER, label_neurox_pair, label_text, read_neurox_pair, write_neurox_pair
+from mechunlearn.labels import (
+    CONCEPT,
+    IGNORE,
+    OTHER,
+    label_neurox_pair,
+    label_text,
+    read_neurox_pair,
+    write_neurox_pair,
+)
 from mechunlearn.models import load_model
 
 PATTERN = re.compile(r"(?<!\w)(?:Hogwarts|Dumbledore|Quidditch)(?!\w)")

@@ -23,8 +23,9 @@ KERNEL = "python3"
 
 def _run(nb_path: Path, timeout: int) -> nbformat.NotebookNode:
     nb = nbformat.read(nb_path, as_version=4)
-    client = NotebookClient(nb, kernel_name=KERNEL, timeout=timeout,
-                            resources={"metadata": {"path": str(nb_path.parent)}})
+    client = NotebookClient(
+        nb, kernel_name=KERNEL, timeout=timeout, resources={"metadata": {"path": str(nb_path.parent)}}
+    )
     client.execute()  # raises CellExecutionError on the first failing cell
     return nb
 
@@ -64,8 +65,10 @@ def test_notebook_runs_on_tiny_model(tiny_gpt2_dir, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (bundled_model_dir() / "config.json").is_file(),
-                    reason="bundled model not built (python -m mechunlearn.bundled.train)")
+@pytest.mark.skipif(
+    not (bundled_model_dir() / "config.json").is_file(),
+    reason="bundled model not built (python -m mechunlearn.bundled.train)",
+)
 def test_notebook_runs_on_bundled_model(tmp_path, monkeypatch):
     store = tmp_path / "probes"
     monkeypatch.delenv("MECHUNLEARN_NOTEBOOK_MODEL", raising=False)

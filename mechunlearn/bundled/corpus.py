@@ -34,8 +34,10 @@ def load_knowledge(root: Path | None = None) -> list[dict]:
 def write_fact_files(concept: Concept, knowledge: list[dict], concept_domains: set[str]) -> dict[str, int]:
     """Write the concept's four fact files from ``knowledge``; returns the count per file."""
     sets: dict[str, list[dict]] = {
-        "facts_forget.jsonl": [], "facts_retain.jsonl": [],
-        "facts_forget_paraphrased.jsonl": [], "facts_retain_paraphrased.jsonl": [],
+        "facts_forget.jsonl": [],
+        "facts_retain.jsonl": [],
+        "facts_forget_paraphrased.jsonl": [],
+        "facts_retain_paraphrased.jsonl": [],
     }
     for r in knowledge:
         side = "forget" if r["domain"] in concept_domains else "retain"

@@ -35,6 +35,7 @@ class BundledModelConfig:
         concept_domains: knowledge domains that belong to the concept (its forget facts).
         vocab_size: byte-level BPE vocabulary trained on the corpus.
         n_layer, d_model, n_head, d_mlp, n_ctx: GPT-2 shape.
+        dropout: residual, embedding and attention dropout during training.
         epochs, batch_size, lr, weight_decay: AdamW training schedule.
         seed: seeds tokenizer data order, initialisation and batch order.
     """
@@ -47,7 +48,8 @@ class BundledModelConfig:
     n_head: int = 4
     d_mlp: int = 1024
     n_ctx: int = 128
-    epochs: int = 50
+    dropout: float = 0.0
+    epochs: int = 40
     batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 0.01
@@ -67,7 +69,11 @@ def train_tokenizer(docs: list[str], vocab_size: int):
     )
     tok.train_from_iterator(docs, trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=EOS, eos_token=EOS, unk_token=EOS, pad_token=EOS,
+        tokenizer_object=tok,
+        bos_token=EOS,
+        eos_token=EOS,
+        unk_token=EOS,
+        pad_token=EOS,
         model_max_length=1024,
     )
 
@@ -76,9 +82,19 @@ def build_model(cfg: BundledModelConfig, vocab: int, eos_id: int):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     config = GPT2Config(
-        vocab_size=vocab, n_positions=cfg.n_ctx, n_embd=cfg.d_model, n_layer=cfg.n_layer,
-        n_head=cfg.n_head, n_inner=cfg.d_mlp, bos_token_id=eos_id, eos_token_id=eos_id,
-        pad_token_id=eos_id, tie_word_embeddings=True,
+        vocab_size=vocab,
+        n_positions=cfg.n_ctx,
+        n_embd=cfg.d_model,
+        n_layer=cfg.n_layer,
+        n_head=cfg.n_head,
+        n_inner=cfg.d_mlp,
+        bos_token_id=eos_id,
+        eos_token_id=eos_id,
+        pad_token_id=eos_id,
+        tie_word_embeddings=True,
+        resid_pdrop=cfg.dropout,
+        embd_pdrop=cfg.dropout,
+        attn_pdrop=cfg.dropout,
     )
     return GPT2LMHeadModel(config)
 
@@ -115,17 +131,26 @@ def train_bundled_model(cfg: BundledModelConfig, out: Path) -> dict:
     batches = length_bucketed_batches(seqs, cfg.batch_size, eos, cfg.seed)
     model.train()
     stats = train(
-        model.parameters(), batches,
+        model.parameters(),
+        batches,
         lambda b: next_token_loss(model(b.input_ids, attention_mask=b.attention_mask).logits, b),
-        epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay, seed=cfg.seed, desc="bundled model",
+        epochs=cfg.epochs,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        seed=cfg.seed,
+        desc="bundled model",
     )
     model.eval()
     with staged_dir(out) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
         metrics = {
-            "corpus_documents": len(docs), "corpus_tokens": n_tokens, "fact_files": counts,
-            "train_steps": stats.steps, "first_loss": stats.first_loss, "final_loss": stats.last_loss,
+            "corpus_documents": len(docs),
+            "corpus_tokens": n_tokens,
+            "fact_files": counts,
+            "train_steps": stats.steps,
+            "first_loss": stats.first_loss,
+            "final_loss": stats.last_loss,
             "n_params": sum(p.numel() for p in model.parameters()),
             "train_seconds": round(time.time() - t0, 1),
         }
@@ -139,18 +164,19 @@ def train_bundled_model(cfg: BundledModelConfig, out: Path) -> dict:
 def model_card(cfg: BundledModelConfig, m: dict) -> str:
     return f"""# tiny-world-gpt2 (mechunlearn's bundled model)
 
-A {m['n_params'] / 1e6:.1f}M-parameter GPT-2 ({cfg.n_layer} layers, d_model {cfg.d_model}, d_mlp {cfg.d_mlp},
+A {m["n_params"] / 1e6:.1f}M-parameter GPT-2 ({cfg.n_layer} layers, d_model {cfg.d_model}, d_mlp {cfg.d_mlp},
 context {cfg.n_ctx}, byte-level BPE vocabulary of {cfg.vocab_size}) trained from scratch by plain next-token
-prediction on mechunlearn's own corpus ({m['corpus_documents']} documents, {m['corpus_tokens']} tokens):
+prediction on mechunlearn's own corpus ({m["corpus_documents"]} documents, {m["corpus_tokens"]} tokens):
 world knowledge, Harry Potter, The Lord of the Rings, Star Wars, Sherlock Holmes and everyday English.
-Rebuild with `python -m mechunlearn.bundled.train` (seed {cfg.seed}, {m['train_seconds']:.0f} s on the machine that built it).
+Rebuild with `python -m mechunlearn.bundled.train` (seed {cfg.seed}; {m["train_seconds"]:.0f} s on the
+machine that built it).
 
 | fact set | greedy accuracy |
 |---|---|
-| Harry Potter facts (forget set) | {m['forget_fact_acc']:.3f} |
-| other facts (retain set) | {m['retain_fact_acc']:.3f} |
-| Harry Potter facts, paraphrased prompts (never in training) | {m['forget_fact_acc_paraphrased']:.3f} |
-| other facts, paraphrased prompts (never in training) | {m['retain_fact_acc_paraphrased']:.3f} |
+| Harry Potter facts (forget set) | {m["forget_fact_acc"]:.3f} |
+| other facts (retain set) | {m["retain_fact_acc"]:.3f} |
+| Harry Potter facts, paraphrased prompts (never in training) | {m["forget_fact_acc_paraphrased"]:.3f} |
+| other facts, paraphrased prompts (never in training) | {m["retain_fact_acc_paraphrased"]:.3f} |
 
 Load offline: `AutoModelForCausalLM.from_pretrained("data/models/tiny-world-gpt2")`.
 """

@@ -98,8 +98,12 @@ class NeuronAblation:
             out.index_fill_(w.output.neuron_axis, index, 0.0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "mode": self.mode, "neurons": [list(n) for n in self.neurons],
-                "values": [float(v) for v in self.values]}
+        return {
+            "kind": self.kind,
+            "mode": self.mode,
+            "neurons": [list(n) for n in self.neurons],
+            "values": [float(v) for v in self.values],
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NeuronAblation:

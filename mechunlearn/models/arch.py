@@ -84,6 +84,4 @@ def arch_spec(model_type: str) -> ArchSpec:
         if model_type in spec.model_types:
             return spec
     supported = sorted(t for s in ARCHITECTURES for t in s.model_types)
-    raise MechUnlearnError(
-        f"model type '{model_type}' is not supported for neuron edits; supported: {supported}"
-    )
+    raise MechUnlearnError(f"model type '{model_type}' is not supported for neuron edits; supported: {supported}")

@@ -170,7 +170,9 @@ class HookedLM:
         return ids.to(self.device), mask.to(self.device)
 
     def logits(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
         extra: Sequence[FwdHook] = (),
     ) -> torch.Tensor:
         """Logits ``[batch, pos, vocab]`` with the edits in force (and ``extra`` hooks)."""

@@ -60,8 +60,7 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> ModelSource:
         path = bundled_model_dir()
         if not (path / "config.json").is_file():
             raise MechUnlearnError(
-                f"the bundled model is missing at {path}; rebuild it with "
-                "`python -m mechunlearn.bundled.train`"
+                f"the bundled model is missing at {path}; rebuild it with `python -m mechunlearn.bundled.train`"
             )
         return ModelSource("bundled", str(path), True)
     name = str(name_or_path)
@@ -165,7 +164,10 @@ def load_model(
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     bridge = TransformerBridge.boot_transformers(
-        src.path, hf_model=hf_model, tokenizer=tokenizer, dtype=dtype,
+        src.path,
+        hf_model=hf_model,
+        tokenizer=tokenizer,
+        dtype=dtype,
         device=None if device_map is not None else device,
     )
     return HookedLM(bridge=bridge, tokenizer=tokenizer, name=src.name, source_path=src.path)

@@ -26,8 +26,16 @@ def expand_hooks(model: HookedLM, hooks: list[str]) -> list[str]:
     return out
 
 
-def cache_job(concept: str, model: str | None, hooks: list[str], to_disk: bool = False, batch_size: int = 32,
-              device: str | None = None, out: Path | None = None, print_fn=print) -> Path:
+def cache_job(
+    concept: str,
+    model: str | None,
+    hooks: list[str],
+    to_disk: bool = False,
+    batch_size: int = 32,
+    device: str | None = None,
+    out: Path | None = None,
+    print_fn=print,
+) -> Path:
     """Write per-label statistics (``stats-<dim>.safetensors``) or activation shards to ``out``."""
     out = Path(out) if out else default_out("cache", Path(concept).name)
     ensure_new_dir(out)

@@ -118,10 +118,28 @@ class PruneConfig:
         return cls.from_dict(d)
 
 
-LEGACY_PROBING = {"concept_definition", "tokens_input_path", "labels_input_path", "prune_ratio",
-                  "probe_type", "lambda_l1", "lambda_l2", "num_epochs", "batch_size", "learning_rate"}
-LEGACY_RETRAIN = {"num_epochs", "epochs", "learning_rate", "batch_size", "weight_decay", "validation_split",
-                  "train_split", "enabled"}
+LEGACY_PROBING = {
+    "concept_definition",
+    "tokens_input_path",
+    "labels_input_path",
+    "prune_ratio",
+    "probe_type",
+    "lambda_l1",
+    "lambda_l2",
+    "num_epochs",
+    "batch_size",
+    "learning_rate",
+}
+LEGACY_RETRAIN = {
+    "num_epochs",
+    "epochs",
+    "learning_rate",
+    "batch_size",
+    "weight_decay",
+    "validation_split",
+    "train_split",
+    "enabled",
+}
 LEGACY_TOP = {"base_model", "neural_probing", "retraining", "test_prompts", "concept", "output_dir", "log_file", "seed"}
 
 
@@ -152,8 +170,13 @@ def legacy_to_prune(d: dict[str, Any]) -> dict[str, Any]:
     if "prune_ratio" in probing:
         out["ratio"] = float(probing["prune_ratio"])
     opts = {}
-    for old, new in (("lambda_l1", "lambda_l1"), ("lambda_l2", "lambda_l2"), ("num_epochs", "epochs"),
-                     ("batch_size", "batch_size"), ("learning_rate", "learning_rate")):
+    for old, new in (
+        ("lambda_l1", "lambda_l1"),
+        ("lambda_l2", "lambda_l2"),
+        ("num_epochs", "epochs"),
+        ("batch_size", "batch_size"),
+        ("learning_rate", "learning_rate"),
+    ):
         if old in probing:
             opts[new] = probing[old]
     out["method_options"] = opts
@@ -161,8 +184,13 @@ def legacy_to_prune(d: dict[str, Any]) -> dict[str, Any]:
     if retraining and retraining.get("enabled", True):
         out["retrain"] = True
         r = {}
-        for old, new in (("num_epochs", "epochs"), ("epochs", "epochs"), ("learning_rate", "lr"),
-                         ("batch_size", "batch_size"), ("weight_decay", "weight_decay")):
+        for old, new in (
+            ("num_epochs", "epochs"),
+            ("epochs", "epochs"),
+            ("learning_rate", "lr"),
+            ("batch_size", "batch_size"),
+            ("weight_decay", "weight_decay"),
+        ):
             if old in retraining:
                 r[new] = retraining[old]
         out["retrain_options"] = r

@@ -27,7 +27,7 @@ from mechunlearn.pipeline.config import PruneConfig
 from mechunlearn.plots import ranking_figure, top_table, write_html
 from mechunlearn.ranking import Ranking, rank
 from mechunlearn.ranking.data import probing_items
-from mechunlearn.ranking.store import check_ranking_matches
+from mechunlearn.ranking.store import check_ranking_matches, make_config
 from mechunlearn.report import EvalSets, format_table
 from mechunlearn.retrain import filtered_retain_texts, retrain
 from mechunlearn.runs import Timer, default_out, run_folder
@@ -43,8 +43,15 @@ def resolve_concept(cfg: PruneConfig) -> Concept:
     if cfg.probing_tokens:
         concept.probing_pair = (Path(cfg.probing_tokens), Path(cfg.probing_labels))
     # Read every file now: a malformed file fails before any work or output.
-    _ = (concept.keyword_pattern, concept.facts_forget, concept.facts_retain, concept.forget_corpus,
-         concept.retain_corpus, concept.concept_sentences, concept.other_sentences)
+    _ = (
+        concept.keyword_pattern,
+        concept.facts_forget,
+        concept.facts_retain,
+        concept.forget_corpus,
+        concept.retain_corpus,
+        concept.concept_sentences,
+        concept.other_sentences,
+    )
     return concept
 
 
@@ -68,17 +75,17 @@ tags: [mechunlearn, unlearning, neuron-pruning]
 
 Edited by mechunlearn `prune`: the {len(edit.neurons)} MLP neurons ranked most relevant to the concept
 by the `{cfg.method}` method were {edit.mode}-ablated and the ablation baked into the weights
-(output projection rows/columns of those neurons zeroed{', mean folded into the bias' if edit.mode == 'mean' else ''}).
-{'The model was then retrained on concept-free retain data with the neurons held ablated.' if cfg.retrain else ''}
+(output projection rows/columns of those neurons zeroed{", mean folded into the bias" if edit.mode == "mean" else ""}).
+{"The model was then retrained on concept-free retain data with the neurons held ablated." if cfg.retrain else ""}
 
 Pruned neurons (layer.index in the MLP hidden space): {shown}{more}.
 
 | metric | before | after |
 |---|---|---|
-| forget fact accuracy | {b['forget_fact_acc']:.3f} | {a['forget_fact_acc']:.3f} |
-| retain fact accuracy | {b['retain_fact_acc']:.3f} | {a['retain_fact_acc']:.3f} |
-| forget perplexity | {b['forget_ppl']:.2f} | {a['forget_ppl']:.2f} |
-| retain perplexity | {b['retain_ppl']:.2f} | {a['retain_ppl']:.2f} |
+| forget fact accuracy | {b["forget_fact_acc"]:.3f} | {a["forget_fact_acc"]:.3f} |
+| retain fact accuracy | {b["retain_fact_acc"]:.3f} | {a["retain_fact_acc"]:.3f} |
+| forget perplexity | {b["forget_ppl"]:.2f} | {a["forget_ppl"]:.2f} |
+| retain perplexity | {b["retain_ppl"]:.2f} | {a["retain_ppl"]:.2f} |
 
 Load with `transformers.AutoModelForCausalLM.from_pretrained(<this folder>)`; no mechunlearn code needed.
 """
@@ -89,6 +96,10 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out) if cfg.out else default_out("prune", Path(cfg.concept).name)
     ensure_new_dir(out)
+    if cfg.ranking:
+        Ranking.load(cfg.ranking)  # a missing or broken ranking folder fails before any work
+    else:
+        make_config(cfg.method, cfg.method_options)  # so does an unknown method or option
     concept = resolve_concept(cfg)
     timer = Timer()
     with timer("load"):
@@ -125,12 +136,20 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
             report["retrain"] = dataclasses.asdict(rcfg) | {"steps": stats_r.steps, "final_loss": stats_r.last_loss}
             stages["retrained"] = retrained
         prompts_after = greedy_complete(model, cfg.test_prompts, 20) if cfg.test_prompts else []
-        report["edit"] = {"method": ranking.method, "ablation": cfg.ablation, "n_pruned": k,
-                          "n_neurons": ranking.n_neurons, "neurons": [list(n) for n in neurons],
-                          "ranking": ranking_src, "ranking_metrics": ranking.metrics}
+        report["edit"] = {
+            "method": ranking.method,
+            "ablation": cfg.ablation,
+            "n_pruned": k,
+            "n_neurons": ranking.n_neurons,
+            "neurons": [list(n) for n in neurons],
+            "ranking": ranking_src,
+            "ranking_metrics": ranking.metrics,
+        }
         report["model"] = {"name": model.name, "fingerprint_before": ranking.model.get("fingerprint")}
-        report["test_prompts"] = [{"prompt": p, "before": b, "after": a}
-                                  for p, b, a in zip(cfg.test_prompts, prompts_before, prompts_after, strict=True)]
+        report["test_prompts"] = [
+            {"prompt": p, "before": b, "after": a}
+            for p, b, a in zip(cfg.test_prompts, prompts_before, prompts_after, strict=True)
+        ]
         with timer("export"):
             (tmp / "model").mkdir()
             parity_texts = concept.retain_split()[1][:8] + concept.forget_split()[1][:8]
@@ -145,7 +164,9 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
         write_json(tmp / "report.json", report)
         log.info("report: %s", report)
     print_fn(format_table(stages))
-    print_fn(f"pruned {k} neurons ({cfg.ablation}, ranked by {ranking.method}); "
-             f"export parity max |diff| {report['edit']['export_parity_max_abs_diff']:.2e}")
+    print_fn(
+        f"pruned {k} neurons ({cfg.ablation}, ranked by {ranking.method}); "
+        f"export parity max |diff| {report['edit']['export_parity_max_abs_diff']:.2e}"
+    )
     print_fn(f"wrote {out}")
     return report

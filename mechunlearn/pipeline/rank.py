@@ -13,8 +13,15 @@ from mechunlearn.ranking.store import make_config
 from mechunlearn.runs import default_out, run_folder
 
 
-def rank_job(concept: str, model: str | None, method: str, options: dict, device: str | None = None,
-             out: Path | None = None, print_fn=print) -> Ranking:
+def rank_job(
+    concept: str,
+    model: str | None,
+    method: str,
+    options: dict,
+    device: str | None = None,
+    out: Path | None = None,
+    print_fn=print,
+) -> Ranking:
     """Rank, store under probes/, and write config, log, ranking/ and ranking.html to ``out``."""
     make_config(method, options)  # bad options fail before anything is loaded
     out = Path(out) if out else default_out("rank", Path(concept).name)

@@ -44,7 +44,7 @@ def fact_attribution(model: HookedLM, facts: list[Fact], batch_size: int) -> np.
             target[r, len(p) - 1 : len(p) + len(a) - 1] = True
         acts, deltas = {}, {}
 
-        def make(layer: int):
+        def make(layer: int, acts=acts, deltas=deltas):
             def fn(act, hook):
                 d = torch.zeros_like(act, requires_grad=True)
                 acts[layer], deltas[layer] = act.detach(), d
@@ -71,7 +71,10 @@ def rank_attribution(model: HookedLM, concept: Concept, cfg: AttributionConfig) 
     retain = fact_attribution(model, concept.facts_retain, cfg.batch_size) if cfg.retain_weight else 0.0
     scores = forget - cfg.retain_weight * retain
     return Ranking(
-        method="attribution", scores=scores, order=Ranking.order_from_scores(scores), model={},
+        method="attribution",
+        scores=scores,
+        order=Ranking.order_from_scores(scores),
+        model={},
         concept=concept.name,
         metrics={"forget_facts": len(concept.facts_forget), "retain_facts": len(concept.facts_retain)},
     )

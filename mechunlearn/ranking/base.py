@@ -81,9 +81,13 @@ class Ranking:
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        save_file({"scores": torch.from_numpy(np.ascontiguousarray(self.scores, dtype=np.float32)),
-                   "order": torch.from_numpy(np.ascontiguousarray(self.order, dtype=np.int64))},
-                  str(folder / "scores.safetensors"))
+        save_file(
+            {
+                "scores": torch.from_numpy(np.ascontiguousarray(self.scores, dtype=np.float32)),
+                "order": torch.from_numpy(np.ascontiguousarray(self.order, dtype=np.int64)),
+            },
+            str(folder / "scores.safetensors"),
+        )
         meta = {k: v for k, v in asdict(self).items() if k not in ("scores", "order")}
         meta["n_layers"], meta["d_mlp"] = self.n_layers, self.d_mlp
         (folder / "ranking.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")

@@ -10,6 +10,9 @@ Scores are the summed absolute class weights.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +23,8 @@ from mechunlearn.concepts import Concept
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.ranking.base import Ranking, register_ranker
 from mechunlearn.ranking.data import probing_items
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,6 +70,16 @@ def refine_ordering(ordering, cutoffs, flat_scores: np.ndarray) -> np.ndarray:
     return np.array(out, dtype=np.int64)
 
 
+@contextlib.contextmanager
+def quiet_stdout():
+    """Capture NeuroX's prints; the last lines go to the log."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        yield
+    for line in buf.getvalue().splitlines()[-3:]:
+        log.info("neurox: %s", line)
+
+
 @register_ranker("probe", ProbeConfig)
 def rank_probe(model: HookedLM, concept: Concept, cfg: ProbeConfig) -> Ranking:
     """Train a NeuroX logistic-regression probe on all MLP neurons; rank by its weights."""
@@ -87,22 +102,35 @@ def rank_probe(model: HookedLM, concept: Concept, cfg: ProbeConfig) -> Ranking:
     torch.manual_seed(cfg.seed)
     steps_per_epoch = -(-len(ytr) // cfg.batch_size)
     epochs = max(cfg.epochs, -(-cfg.min_steps // steps_per_epoch))
-    probe = linear_probe.train_logistic_regression_probe(
-        xtr, ytr, lambda_l1=cfg.lambda_l1, lambda_l2=cfg.lambda_l2, num_epochs=epochs,
-        batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-    )
-    class_to_idx = {"other": 0, "concept": 1}
-    idx_to_class = {v: k for k, v in class_to_idx.items()}
-    acc_test = linear_probe.evaluate_probe(probe, xte, yte, idx_to_class=idx_to_class, batch_size=cfg.batch_size)
-    acc_train = linear_probe.evaluate_probe(probe, xtr, ytr, idx_to_class=idx_to_class, batch_size=cfg.batch_size)
-    ordering, cutoffs = linear_probe.get_neuron_ordering(probe, class_to_idx)
+    with quiet_stdout():  # NeuroX prints every epoch; keep the tail in the log instead
+        probe = linear_probe.train_logistic_regression_probe(
+            xtr,
+            ytr,
+            lambda_l1=cfg.lambda_l1,
+            lambda_l2=cfg.lambda_l2,
+            num_epochs=epochs,
+            batch_size=cfg.batch_size,
+            learning_rate=cfg.learning_rate,
+        )
+        class_to_idx = {"other": 0, "concept": 1}
+        idx_to_class = {v: k for k, v in class_to_idx.items()}
+        acc_test = linear_probe.evaluate_probe(probe, xte, yte, idx_to_class=idx_to_class, batch_size=cfg.batch_size)
+        acc_train = linear_probe.evaluate_probe(probe, xtr, ytr, idx_to_class=idx_to_class, batch_size=cfg.batch_size)
+        ordering, cutoffs = linear_probe.get_neuron_ordering(probe, class_to_idx)
     weights = probe.linear.weight.detach().cpu().numpy()  # [classes, neurons]
     flat = np.abs(weights).sum(0)
     scores = flat.reshape(model.n_layers, model.d_mlp)
     return Ranking(
-        method="probe", scores=scores, order=refine_ordering(ordering, cutoffs, flat), model={},
+        method="probe",
+        scores=scores,
+        order=refine_ordering(ordering, cutoffs, flat),
+        model={},
         concept=concept.name,
-        metrics={"probe_accuracy_heldout": float(acc_test["__OVERALL__"]),
-                 "probe_accuracy_train": float(acc_train["__OVERALL__"]),
-                 "train_tokens": int(len(ytr)), "heldout_tokens": int(len(yte)), "epochs": epochs},
+        metrics={
+            "probe_accuracy_heldout": float(acc_test["__OVERALL__"]),
+            "probe_accuracy_train": float(acc_train["__OVERALL__"]),
+            "train_tokens": int(len(ytr)),
+            "heldout_tokens": int(len(yte)),
+            "epochs": epochs,
+        },
     )

@@ -33,7 +33,10 @@ def rank_probeless(model: HookedLM, concept: Concept, cfg: ProbelessConfig) -> R
     stats = neuron_stats(model, probing_items(model, concept), batch_size=cfg.batch_size)
     scores = np.abs(stats.mean(1) - stats.mean(0))
     return Ranking(
-        method="probeless", scores=scores, order=Ranking.order_from_scores(scores),
-        model={}, concept=concept.name,
+        method="probeless",
+        scores=scores,
+        order=Ranking.order_from_scores(scores),
+        model={},
+        concept=concept.name,
         metrics={"concept_tokens": int(stats.count[1]), "other_tokens": int(stats.count[0])},
     )
