@@ -55,7 +55,7 @@ def main() -> None:
     curves: dict[str, dict[str, list[float]]] = {}
     for ablation in a.ablations.split(","):
         for name, r in rankings.items():
-            c = {"k": [0], "forget_fact_acc": [base["forget_fact_acc"]], "retain_fact_acc": [base["retain_fact_acc"]]}
+            c = {"k": [], "forget_fact_acc": [], "retain_fact_acc": []}
             for k in ks:
                 neurons = r.top(k)
                 vals = mean_values(neurons, means) if ablation == "mean" else []
@@ -79,10 +79,38 @@ def main() -> None:
     }
     (a.out / "sweep.json").write_text(json.dumps(result, indent=2))
     write_html(
-        tradeoff_figure(curves, "Bundled model: fact accuracy as top-ranked MLP neurons are ablated"),
+        tradeoff_figure(curves, base, "Bundled model: fact accuracy as top-ranked MLP neurons are ablated"),
         a.out / "tradeoff.html",
     )
-    print(json.dumps({"before": base, "rank_seconds": rank_seconds}, indent=2))
+    result["ranking_time_vs_tokens"] = ranking_time_scaling(model, concept)
+    (a.out / "sweep.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: result[k] for k in ("before", "rank_seconds", "ranking_time_vs_tokens")}, indent=2))
+
+
+def ranking_time_scaling(model, concept, factors=(1, 2, 4)) -> list[dict]:
+    """Seconds to rank (probeless, probe) on the probing sentences repeated 1x, 2x, 4x."""
+    import shutil
+
+    from mechunlearn.concepts import load_concept
+    from mechunlearn.ranking import rank
+    from mechunlearn.ranking.data import probing_items
+
+    rows = []
+    for f in factors:
+        d = Path(tempfile.mkdtemp()) / concept.name
+        shutil.copytree(concept.path, d)
+        for name in ("concept.txt", "other.txt"):
+            (d / name).write_text((d / name).read_text() * f)
+        c = load_concept(d)
+        tokens = sum(len(it.ids) for it in probing_items(model, c))
+        row = {"factor": f, "tokens": tokens}
+        for method in ("probeless", "probe"):
+            t = time.perf_counter()
+            rank(model, c, method, store=Path(tempfile.mkdtemp()), reuse=False)
+            row[f"{method}_seconds"] = round(time.perf_counter() - t, 2)
+        rows.append(row)
+        print(row, flush=True)
+    return rows
 
 
 if __name__ == "__main__":

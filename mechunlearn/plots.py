@@ -7,8 +7,8 @@ from pathlib import Path
 from mechunlearn.ranking.base import Ranking
 
 
-def ranking_figure(ranking: Ranking, top: int = 30, highlight: int = 0):
-    """Layer x neuron heatmap of scores beside a bar chart of the ``top`` neurons."""
+def ranking_figure(ranking: Ranking, top: int = 30, pruned: int = 0):
+    """Layer x neuron heatmap of scores above a bar chart of the ``top`` neurons (pruned ones dark)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -19,7 +19,7 @@ def ranking_figure(ranking: Ranking, top: int = 30, highlight: int = 0):
         vertical_spacing=0.14,
         subplot_titles=(
             f"{ranking.method} scores per MLP neuron (layer x index)",
-            f"top {top} neurons" + (f" ({highlight} pruned, dark)" if highlight else ""),
+            f"top {top} neurons" + (f" (dark: among the {pruned} pruned)" if pruned else ""),
         ),
     )
     fig.add_trace(
@@ -35,7 +35,7 @@ def ranking_figure(ranking: Ranking, top: int = 30, highlight: int = 0):
     best = ranking.top(min(top, ranking.n_neurons))
     labels = [f"L{n.layer}.{n.index}" for n in best]
     vals = [float(ranking.scores[n.layer, n.index]) for n in best]
-    colors = ["#1f3b73" if i < highlight else "#8fb3e8" for i in range(len(best))]
+    colors = ["#1f3b73" if i < pruned else "#8fb3e8" for i in range(len(best))]
     fig.add_trace(
         go.Bar(x=labels, y=vals, marker_color=colors, showlegend=False, hovertemplate="%{x}: %{y:.4g}<extra></extra>"),
         row=2,
@@ -51,14 +51,23 @@ def ranking_figure(ranking: Ranking, top: int = 30, highlight: int = 0):
     return fig
 
 
-def tradeoff_figure(curves: dict[str, dict[str, list[float]]], title: str):
-    """Forget vs retain fact accuracy as more neurons are pruned, one line per method."""
+def tradeoff_figure(curves: dict[str, dict[str, list[float]]], before: dict[str, float], title: str):
+    """Forget and retain fact accuracy as more top-ranked neurons are ablated, one line per method.
+
+    ``curves[name]`` holds lists ``k``, ``forget_fact_acc``, ``retain_fact_acc``; the unedited
+    model's accuracies are drawn as dashed lines.
+    """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("forget fact accuracy", "retain fact accuracy"))
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f"]
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("forget fact accuracy (lower is better)", "retain fact accuracy (higher is better)"),
+    )
     for i, (name, c) in enumerate(curves.items()):
-        color = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"][i % 5]
+        dash = "dot" if "mean" in name else "solid"
         for col, key in ((1, "forget_fact_acc"), (2, "retain_fact_acc")):
             fig.add_trace(
                 go.Scatter(
@@ -68,15 +77,24 @@ def tradeoff_figure(curves: dict[str, dict[str, list[float]]], title: str):
                     name=name,
                     legendgroup=name,
                     showlegend=col == 1,
-                    line={"color": color},
+                    line={"color": palette[i % len(palette)], "dash": dash},
                 ),
                 row=1,
                 col=col,
             )
-    for col in (1, 2):
-        fig.update_xaxes(title_text="neurons pruned (top-k)", type="log", row=1, col=col)
+    for col, key in ((1, "forget_fact_acc"), (2, "retain_fact_acc")):
+        fig.add_hline(
+            y=before[key],
+            line_dash="dash",
+            line_color="gray",
+            row=1,
+            col=col,
+            annotation_text="unedited",
+            annotation_position="bottom right",
+        )
+        fig.update_xaxes(title_text="neurons ablated (top-k, log scale)", type="log", row=1, col=col)
         fig.update_yaxes(range=[-0.02, 1.02], row=1, col=col)
-    fig.update_layout(title=title, height=450, width=1100, template="plotly_white")
+    fig.update_layout(title=title, height=520, width=1250, template="plotly_white")
     return fig
 
 

@@ -189,3 +189,35 @@ def test_cache_command_writes_stats_and_shards(monkeypatch, capsys, tiny_gpt2_di
     )
     assert code == 2 and "unknown hook point 'blocks.0.hook_resid_pree'" in err
     assert not (tmp_path / "d").exists()
+
+
+def test_legacy_neurox_tool_config_runs(monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path, store):
+    import re
+
+    from mechunlearn.labels import write_neurox_pair
+
+    sentences = (planted_concept_dir / "concept.txt").read_text().splitlines()[:20]
+    sentences += (planted_concept_dir / "other.txt").read_text().splitlines()[:20]
+    pattern = re.compile(r"(?<!\w)(?:Hogwarts|Dumbledore)(?!\w)")
+    write_neurox_pair(sentences, pattern, tmp_path / "tokens.txt", tmp_path / "labels.txt")
+    legacy = {
+        "base_model": str(tiny_gpt2_dir),
+        "concept": str(planted_concept_dir),
+        "neural_probing": {"concept_definition": ["Hogwarts", "Dumbledore"], "tokens_input_path":
+                           str(tmp_path / "tokens.txt"), "labels_input_path": str(tmp_path / "labels.txt"),
+                           "prune_ratio": 0.05},
+        "retraining": {"num_epochs": 1, "learning_rate": 1e-4, "batch_size": 8},
+        "test_prompts": ["The capital of France is", "Everyone cheered at Hogwarts"],
+    }
+    cfg = tmp_path / "legacy.json"
+    cfg.write_text(json.dumps(legacy))
+    out = tmp_path / "legacy_run"
+    code, _, err = run_cli(monkeypatch, capsys, "prune", "--config", cfg, "--out", out)
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["edit"]["method"] == "probe" and report["edit"]["n_pruned"] == round(0.05 * 128)
+    assert [t["prompt"] for t in report["test_prompts"]] == legacy["test_prompts"]
+    assert all(t["before"] and t["after"] for t in report["test_prompts"])
+    assert "retrain" in report and "pruned_only" in report
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["retrain"] and saved["probing_tokens"] == str(tmp_path / "tokens.txt")

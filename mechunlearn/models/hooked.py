@@ -32,7 +32,7 @@ class HookedLM:
     Attributes:
         bridge: the TransformerBridge; ``bridge.original_model`` is the HF module.
         tokenizer: the model's own HF tokenizer.
-        name: what the user asked to load (``"bundled"``, a folder, a hub id).
+        name: the model's name (``tiny-world-gpt2`` for the bundled model, else the folder or hub id given).
         source_path: the folder or id it was loaded from.
         edits: edits in force, applied as forward hooks on every pass, in order.
     """

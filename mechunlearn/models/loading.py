@@ -62,7 +62,7 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> ModelSource:
             raise MechUnlearnError(
                 f"the bundled model is missing at {path}; rebuild it with `python -m mechunlearn.bundled.train`"
             )
-        return ModelSource("bundled", str(path), True)
+        return ModelSource(BUNDLED_MODEL_NAME, str(path), True)
     name = str(name_or_path)
     path = Path(name).expanduser()
     if path.is_dir():

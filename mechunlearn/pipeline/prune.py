@@ -157,7 +157,7 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
             report["edit"]["export_parity_max_abs_diff"] = export_checkpoint(model, tmp / "model", parity_texts, card)
             write_json(tmp / "model" / "mechunlearn_edit.json", edit.to_dict() | {"concept": concept.name})
         with timer("plots"):
-            write_html(ranking_figure(ranking, top=40, highlight=min(k, 40)), tmp / "ranking.html")
+            write_html(ranking_figure(ranking, top=40, pruned=k), tmp / "ranking.html")
             ranking.save(tmp / "ranking")
             report["top_neurons"] = top_table(ranking, 20)
         report["timing"] = timer.seconds | {"total": round(sum(timer.seconds.values()), 3)}

@@ -1,0 +1,42 @@
+"""End-to-end on the bundled model (minutes on 2 cores): run with `pytest -m slow`."""
+
+import json
+
+import pytest
+from transformers import AutoModelForCausalLM
+
+from mechunlearn.paths import bundled_model_dir
+from mechunlearn.pipeline import PruneConfig, prune
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _needs_bundled_model():
+    if not (bundled_model_dir() / "config.json").is_file():
+        pytest.skip("bundled model not built")
+
+
+def test_bundled_model_knows_its_facts():
+    metrics = json.loads((bundled_model_dir() / "metrics.json").read_text())
+    assert metrics["forget_fact_acc"] >= 0.8 and metrics["retain_fact_acc"] >= 0.8
+
+
+def test_default_prune_forgets_more_than_it_loses(tmp_path, monkeypatch):
+    import mechunlearn.ranking.store as store
+
+    monkeypatch.setattr(store, "probes_dir", lambda: tmp_path / "probes")
+    report = prune(PruneConfig(out=str(tmp_path / "run")), print_fn=lambda *_: None)
+    b, a = report["before"], report["after"]
+    assert b["forget_fact_acc"] - a["forget_fact_acc"] > b["retain_fact_acc"] - a["retain_fact_acc"]
+    assert report["edit"]["export_parity_max_abs_diff"] <= 1e-4
+    AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "model")
+
+
+def test_retrain_recovers_retain_accuracy(tmp_path, monkeypatch):
+    import mechunlearn.ranking.store as store
+
+    monkeypatch.setattr(store, "probes_dir", lambda: tmp_path / "probes")
+    report = prune(PruneConfig(retrain=True, out=str(tmp_path / "run")), print_fn=lambda *_: None)
+    assert report["after"]["retain_fact_acc"] >= report["pruned_only"]["retain_fact_acc"] - 0.02
+    assert report["edit"]["export_parity_max_abs_diff"] <= 1e-4
