@@ -78,33 +78,56 @@ class NeuronStats(Sink):
     """Per-unit activation statistics split by label (0 = other, 1 = concept).
 
     Arrays are ``[2, n_hooks, d]`` (float64): sums, sums of squares and counts of tokens
-    where the unit is positive; ``count`` is ``[2]`` tokens per label.
+    where the unit is positive; ``count`` is ``[2]`` tokens per label. Accumulation stays
+    on the model's device (one matrix product per hook and batch) and is read back once.
     """
 
     hooks: list[str]
     d: int
-    count: np.ndarray = field(init=False)
-    sum: np.ndarray = field(init=False)
-    sumsq: np.ndarray = field(init=False)
-    active: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
-        shape = (2, len(self.hooks), self.d)
-        self.count = np.zeros(2)
-        self.sum, self.sumsq, self.active = np.zeros(shape), np.zeros(shape), np.zeros(shape)
         self._idx = {h: i for i, h in enumerate(self.hooks)}
-        self._seen_in_batch: set[str] = set()
+        self._acc: torch.Tensor | None = None  # [n_hooks, 2, 3 * d]: sum | sumsq | active
+        self._count: torch.Tensor | None = None
+        self._np: dict[str, np.ndarray] | None = None
 
     def add(self, hook: str, acts: torch.Tensor, labels: torch.Tensor) -> None:
-        onehot = torch.stack([labels == 0, labels == 1]).to(acts.dtype)  # [2, n]
         a = acts.float()
-        onehot = onehot.float()
+        onehot = torch.stack([labels == 0, labels == 1]).float()  # [2, n]
+        part = onehot @ torch.cat([a, a * a, (a > 0).float()], dim=1)  # [2, 3d], one GEMM
+        if self._acc is None:
+            self._acc = torch.zeros(len(self.hooks), 2, 3 * self.d, dtype=torch.float64, device=a.device)
+            self._count = torch.zeros(2, dtype=torch.float64, device=a.device)
         i = self._idx[hook]
-        self.sum[:, i] += (onehot @ a).double().cpu().numpy()
-        self.sumsq[:, i] += (onehot @ (a * a)).double().cpu().numpy()
-        self.active[:, i] += (onehot @ (a > 0).float()).double().cpu().numpy()
+        self._acc[i] += part.double()
         if i == 0:
-            self.count += onehot.sum(1).double().cpu().numpy()
+            self._count += onehot.sum(1).double()
+        self._np = None
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        if self._np is None:
+            n, d = len(self.hooks), self.d
+            acc = self._acc.cpu().numpy() if self._acc is not None else np.zeros((n, 2, 3 * d))
+            acc = acc.transpose(1, 0, 2)  # [2, n_hooks, 3d]
+            self._np = {"sum": acc[..., :d], "sumsq": acc[..., d : 2 * d], "active": acc[..., 2 * d :],
+                        "count": self._count.cpu().numpy() if self._count is not None else np.zeros(2)}
+        return self._np
+
+    @property
+    def count(self) -> np.ndarray:
+        return self._arrays()["count"]
+
+    @property
+    def sum(self) -> np.ndarray:
+        return self._arrays()["sum"]
+
+    @property
+    def sumsq(self) -> np.ndarray:
+        return self._arrays()["sumsq"]
+
+    @property
+    def active(self) -> np.ndarray:
+        return self._arrays()["active"]
 
     def mean(self, label: int) -> np.ndarray:
         """Mean activation ``[n_hooks, d]`` over tokens with ``label``."""
@@ -123,17 +146,16 @@ class NeuronStats(Sink):
         return self.sum.sum(0) / max(self.count.sum(), 1)
 
     def save(self, path: Path) -> None:
-        arrays = {k: torch.from_numpy(getattr(self, k).copy()) for k in ("count", "sum", "sumsq", "active")}
+        arrays = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self._arrays().items()}
         save_file(arrays, str(path), metadata={"hooks": json.dumps(self.hooks)})
 
     @classmethod
     def load(cls, path: Path) -> NeuronStats:
         with safe_open(str(path), "pt") as f:
             hooks = json.loads(f.metadata()["hooks"])
-        arrays = load_file(str(path))
+        arrays = {k: v.numpy() for k, v in load_file(str(path)).items()}
         s = cls(hooks, arrays["sum"].shape[-1])
-        for k, v in arrays.items():
-            setattr(s, k, v.numpy())
+        s._np = arrays
         return s
 
 

@@ -41,7 +41,7 @@ def prune_cmd(
         None, help="Concept name (data/concepts/<name>) or folder. [default: harry_potter]"
     ),
     model: str | None = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
-    method: str | None = typer.Option(None, help="Ranking method: probe | probeless | attribution. [default: probe]"),
+    method: str | None = typer.Option(None, help="probe | probeless | attribution. [default: attribution]"),
     top_k: int | None = typer.Option(None, "--top-k", help="Number of neurons to prune."),
     ratio: float | None = typer.Option(None, help="Fraction of all MLP neurons to prune, in (0, 1)."),
     ablation: str | None = typer.Option(None, help="zero | mean. [default: zero]"),

@@ -18,16 +18,37 @@ def bake_edits(model: HookedLM) -> None:
     model.edits = []
 
 
-def save_plain_checkpoint(model: HookedLM, out: Path) -> None:
-    """Save the weights as a standard HF checkpoint of the model's own class (no bridge wrappers)."""
+def plain_hf_view(model: HookedLM) -> torch.nn.Module:
+    """A plain HF module of the model's class that shares (does not copy) the model's weights."""
     from transformers import AutoModelForCausalLM
 
     with torch.device("meta"):
-        clean = AutoModelForCausalLM.from_config(model.hf_model.config)
+        clean = AutoModelForCausalLM.from_config(model.hf_model.config, attn_implementation="eager")
     clean.load_state_dict(model.hf_state_dict(), assign=True, strict=True)
     clean.tie_weights()
     clean.generation_config = model.hf_model.generation_config
-    clean.save_pretrained(out, safe_serialization=True)
+    return clean.eval()
+
+
+@torch.no_grad()
+def bridge_float_noise(model: HookedLM, texts: Sequence[str]) -> float:
+    """Max |logit difference| between the bridge and plain HF on the same (unedited) weights.
+
+    The bridge computes some things differently (e.g. q, k, v from split views of a fused
+    matrix), so fp32 results differ by rounding; this is the floor for export parity.
+    """
+    if model.edits:
+        raise ValueError("measure the bridge's float noise before adding edits")
+    ids, mask = model.pad([model.encode(t)[: model.n_ctx] for t in texts])
+    a = model.logits(ids, mask).float()
+    b = plain_hf_view(model)(ids, attention_mask=mask).logits.float()
+    real = mask.bool()
+    return float((a[real] - b[real]).abs().max())
+
+
+def save_plain_checkpoint(model: HookedLM, out: Path) -> None:
+    """Save the weights as a standard HF checkpoint of the model's own class (no bridge wrappers)."""
+    plain_hf_view(model).save_pretrained(out, safe_serialization=True)
 
 
 @torch.no_grad()

@@ -63,11 +63,18 @@ def write_json(path: str | Path, obj: Any) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=2, sort_keys=False, default=str)
             f.write("\n")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def ensure_new_dir(path: str | Path) -> Path:
@@ -89,6 +96,7 @@ def staged_dir(final: str | Path) -> Iterator[Path]:
     final = ensure_new_dir(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-"))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the output folder is an ordinary one
     try:
         yield tmp
         ensure_new_dir(final)

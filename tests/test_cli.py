@@ -203,9 +203,12 @@ def test_legacy_neurox_tool_config_runs(monkeypatch, capsys, tiny_gpt2_dir, plan
     legacy = {
         "base_model": str(tiny_gpt2_dir),
         "concept": str(planted_concept_dir),
-        "neural_probing": {"concept_definition": ["Hogwarts", "Dumbledore"], "tokens_input_path":
-                           str(tmp_path / "tokens.txt"), "labels_input_path": str(tmp_path / "labels.txt"),
-                           "prune_ratio": 0.05},
+        "neural_probing": {
+            "concept_definition": ["Hogwarts", "Dumbledore"],
+            "tokens_input_path": str(tmp_path / "tokens.txt"),
+            "labels_input_path": str(tmp_path / "labels.txt"),
+            "prune_ratio": 0.05,
+        },
         "retraining": {"num_epochs": 1, "learning_rate": 1e-4, "batch_size": 8},
         "test_prompts": ["The capital of France is", "Everyone cheered at Hogwarts"],
     }

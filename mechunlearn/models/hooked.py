@@ -126,11 +126,17 @@ class HookedLM:
         return f"blocks.{layer}.hook_resid_post"
 
     def hook_names(self) -> list[str]:
-        return sorted(self.bridge.hook_dict.keys())
+        return sorted(self._hook_set())
+
+    def _hook_set(self) -> frozenset[str]:
+        # the bridge rebuilds hook_dict on every access (milliseconds); hook points never change
+        if "_hooks" not in self.__dict__:
+            self.__dict__["_hooks"] = frozenset(self.bridge.hook_dict.keys())
+        return self.__dict__["_hooks"]
 
     def check_hook(self, name: str) -> str:
         """Return ``name`` if it is a hook point of this model, else a clear error."""
-        names = self.bridge.hook_dict
+        names = self._hook_set()
         if name in names:
             return name
         close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)

@@ -15,7 +15,7 @@ from typing import Any
 from mechunlearn.errors import MechUnlearnError
 from mechunlearn.retrain import RetrainConfig
 
-DEFAULT_TOP_K = 64
+DEFAULT_TOP_K = 256  # best trade-off in bench/RESULTS.md (attribution, zero ablation)
 
 
 @dataclass
@@ -44,7 +44,7 @@ class PruneConfig:
 
     concept: str = "harry_potter"
     model: str | None = None
-    method: str = "probe"
+    method: str = "attribution"
     method_options: dict[str, Any] = field(default_factory=dict)
     top_k: int | None = None
     ratio: float | None = None

@@ -20,7 +20,7 @@ from mechunlearn.concepts import Concept, load_concept
 from mechunlearn.edits import NeuronAblation
 from mechunlearn.edits.neuron_ablation import mean_values
 from mechunlearn.evaluation import greedy_complete
-from mechunlearn.export import export_checkpoint
+from mechunlearn.export import bridge_float_noise, export_checkpoint
 from mechunlearn.io import ensure_new_dir, write_json
 from mechunlearn.models import HookedLM, load_model
 from mechunlearn.pipeline.config import PruneConfig
@@ -108,6 +108,8 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
     full = cfg.to_dict() | {"out": str(out)}
     with run_folder(out, full) as tmp:
         evals = EvalSets(concept)
+        parity_texts = concept.retain_split()[1][:8] + concept.forget_split()[1][:8]
+        float_noise = bridge_float_noise(model, parity_texts)
         with timer("evaluate_before"):
             before = evals.measure(model)
             prompts_before = greedy_complete(model, cfg.test_prompts, 20) if cfg.test_prompts else []
@@ -152,9 +154,9 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
         ]
         with timer("export"):
             (tmp / "model").mkdir()
-            parity_texts = concept.retain_split()[1][:8] + concept.forget_split()[1][:8]
             card = model_card(cfg, model, edit, report)
             report["edit"]["export_parity_max_abs_diff"] = export_checkpoint(model, tmp / "model", parity_texts, card)
+            report["edit"]["bridge_vs_hf_float_noise"] = float_noise  # the same comparison before any edit
             write_json(tmp / "model" / "mechunlearn_edit.json", edit.to_dict() | {"concept": concept.name})
         with timer("plots"):
             write_html(ranking_figure(ranking, top=40, pruned=k), tmp / "ranking.html")
@@ -164,9 +166,11 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
         write_json(tmp / "report.json", report)
         log.info("report: %s", report)
     print_fn(format_table(stages))
+    e = report["edit"]
+    print_fn(f"pruned {k} neurons ({cfg.ablation}, ranked by {ranking.method})")
     print_fn(
-        f"pruned {k} neurons ({cfg.ablation}, ranked by {ranking.method}); "
-        f"export parity max |diff| {report['edit']['export_parity_max_abs_diff']:.2e}"
+        f"exported checkpoint vs hooked model: max |logit diff| {e['export_parity_max_abs_diff']:.1e} "
+        f"(fp32 floor, unedited bridge vs plain HF: {e['bridge_vs_hf_float_noise']:.1e})"
     )
     print_fn(f"wrote {out}")
     return report
