@@ -109,8 +109,12 @@ class NeuronStats(Sink):
             n, d = len(self.hooks), self.d
             acc = self._acc.cpu().numpy() if self._acc is not None else np.zeros((n, 2, 3 * d))
             acc = acc.transpose(1, 0, 2)  # [2, n_hooks, 3d]
-            self._np = {"sum": acc[..., :d], "sumsq": acc[..., d : 2 * d], "active": acc[..., 2 * d :],
-                        "count": self._count.cpu().numpy() if self._count is not None else np.zeros(2)}
+            self._np = {
+                "sum": acc[..., :d],
+                "sumsq": acc[..., d : 2 * d],
+                "active": acc[..., 2 * d :],
+                "count": self._count.cpu().numpy() if self._count is not None else np.zeros(2),
+            }
         return self._np
 
     @property

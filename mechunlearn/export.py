@@ -25,6 +25,14 @@ def plain_hf_view(model: HookedLM) -> torch.nn.Module:
     with torch.device("meta"):
         clean = AutoModelForCausalLM.from_config(model.hf_model.config, attn_implementation="eager")
     clean.load_state_dict(model.hf_state_dict(), assign=True, strict=True)
+    # non-persistent buffers (e.g. rotary inv_freq) are not in the state dict: share them too
+    source = {}
+    for name, buf in model.hf_model.named_buffers():
+        source.setdefault(name.replace("._original_component", "").removeprefix("_original_component."), buf)
+    for name, buf in list(clean.named_buffers()):
+        if buf.is_meta:
+            owner, _, attr = name.rpartition(".")
+            clean.get_submodule(owner)._buffers[attr] = source[name]
     clean.tie_weights()
     clean.generation_config = model.hf_model.generation_config
     return clean.eval()

@@ -144,6 +144,8 @@ def test_ranking_from_another_model_is_refused(
         planted_concept_dir,
         "--ranking",
         tmp_path / "r" / "ranking",
+        "--top-k",
+        "5",
         "--out",
         tmp_path / "p",
     )

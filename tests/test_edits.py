@@ -78,3 +78,13 @@ def test_edit_round_trips_through_dict():
     assert edit_from_dict(e.to_dict()) == e
     with pytest.raises(MechUnlearnError, match="unknown ablation 'half'"):
         NeuronAblation([Neuron(1, 2)], "half")
+
+
+def test_plain_hf_view_matches_the_bridge(tiny_model_dir):
+    from mechunlearn.export import bridge_float_noise
+
+    m = load_model(tiny_model_dir, device="cpu")
+    assert bridge_float_noise(m, TEXTS) <= 1e-4
+    m.edits.append(edit_for(m, "zero"))
+    with pytest.raises(ValueError, match="before adding edits"):
+        bridge_float_noise(m, TEXTS)

@@ -55,3 +55,9 @@ def test_unknown_hook_lists_valid_ones(tiny_gpt2_dir):
     m = load_model(tiny_gpt2_dir, device="cpu")
     with pytest.raises(MechUnlearnError, match=r"unknown hook point 'blocks.0.mlp.hook_postt'.*hook_post"):
         m.check_hook("blocks.0.mlp.hook_postt")
+
+
+def test_device_map_loading(tiny_gpt2_dir):
+    m = load_model(tiny_gpt2_dir, device_map={"": "cpu"})
+    ids, mask = m.pad([m.encode("Harry went to Hogwarts")])
+    assert m.logits(ids, mask).shape[-1] == len(m.tokenizer)
