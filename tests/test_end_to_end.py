@@ -29,7 +29,8 @@ def test_default_prune_forgets_more_than_it_loses(tmp_path, monkeypatch):
     report = prune(PruneConfig(out=str(tmp_path / "run")), print_fn=lambda *_: None)
     b, a = report["before"], report["after"]
     assert b["forget_fact_acc"] - a["forget_fact_acc"] > b["retain_fact_acc"] - a["retain_fact_acc"]
-    assert report["edit"]["export_parity_max_abs_diff"] <= 1e-4
+    e = report["edit"]
+    assert e["export_parity_max_abs_diff"] <= max(1e-4, 2 * e["bridge_vs_hf_float_noise"])
     AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "model")
 
 
@@ -39,4 +40,5 @@ def test_retrain_recovers_retain_accuracy(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "probes_dir", lambda: tmp_path / "probes")
     report = prune(PruneConfig(retrain=True, out=str(tmp_path / "run")), print_fn=lambda *_: None)
     assert report["after"]["retain_fact_acc"] >= report["pruned_only"]["retain_fact_acc"] - 0.02
-    assert report["edit"]["export_parity_max_abs_diff"] <= 1e-4
+    e = report["edit"]  # on this model the bridge and plain HF differ by ~1.7e-4 in fp32 even unedited
+    assert e["export_parity_max_abs_diff"] <= max(1e-4, 2 * e["bridge_vs_hf_float_noise"])
