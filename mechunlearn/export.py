@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from mechunlearn.models.hooked import HookedLM
+from mechunlearn.models.hooked import HookedLM, hf_name
 
 
 @torch.no_grad()
@@ -28,7 +28,7 @@ def plain_hf_view(model: HookedLM) -> torch.nn.Module:
     # non-persistent buffers (e.g. rotary inv_freq) are not in the state dict: share them too
     source = {}
     for name, buf in model.hf_model.named_buffers():
-        source.setdefault(name.replace("._original_component", "").removeprefix("_original_component."), buf)
+        source.setdefault(hf_name(name), buf)
     for name, buf in list(clean.named_buffers()):
         if buf.is_meta:
             owner, _, attr = name.rpartition(".")

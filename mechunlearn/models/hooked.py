@@ -21,6 +21,11 @@ from mechunlearn.errors import MechUnlearnError
 if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
 
+def hf_name(key: str) -> str:
+    """A bridge state-dict or buffer name with the bridge's wrapper segments removed."""
+    return key.replace("._original_component", "").removeprefix("_original_component.")
+
+
 HookFn = Callable[[torch.Tensor, Any], torch.Tensor | None]
 FwdHook = tuple[str, HookFn]
 
@@ -88,7 +93,7 @@ class HookedLM:
             self._hf_keys = list(fresh.state_dict().keys())
         wanted, out = set(self._hf_keys), {}
         for key, value in self.hf_model.state_dict().items():
-            clean = key.replace("._original_component", "").removeprefix("_original_component.")
+            clean = hf_name(key)
             if clean in wanted and clean not in out:
                 out[clean] = value
         missing = wanted - out.keys()
