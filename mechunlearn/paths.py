@@ -36,9 +36,5 @@ def probes_dir() -> Path:
     return home() / "probes"
 
 
-def saes_dir() -> Path:
-    return home() / "saes"
-
-
 def runs_dir() -> Path:
     return Path(os.environ.get("MECHUNLEARN_RUNS", Path.cwd() / "runs"))

@@ -8,8 +8,6 @@ from mechunlearn.concepts import Concept
 from mechunlearn.evaluation import fact_accuracy, perplexity
 from mechunlearn.models.hooked import HookedLM
 
-METRICS = ("forget_fact_acc", "retain_fact_acc", "forget_ppl", "retain_ppl")
-
 
 @dataclass
 class EvalSets:

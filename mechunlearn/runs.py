@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from mechunlearn.io import ensure_new_dir, staged_dir, write_json
+from mechunlearn.io import staged_dir, write_json
 from mechunlearn.paths import runs_dir
 
 
@@ -46,8 +46,7 @@ class Timer:
 @contextlib.contextmanager
 def run_folder(out: Path, config: dict) -> Iterator[Path]:
     """Stage ``out``: write ``config.json`` and capture the ``mechunlearn`` log to ``run.log``."""
-    ensure_new_dir(out)
-    with staged_dir(out) as tmp:
+    with staged_dir(out) as tmp:  # refuses an existing folder
         write_json(tmp / "config.json", config)
         handler = logging.FileHandler(tmp / "run.log", encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

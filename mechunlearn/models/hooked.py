@@ -21,6 +21,7 @@ from mechunlearn.errors import MechUnlearnError
 if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
 
+
 def hf_name(key: str) -> str:
     """A bridge state-dict or buffer name with the bridge's wrapper segments removed."""
     return key.replace("._original_component", "").removeprefix("_original_component.")

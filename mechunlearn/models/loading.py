@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -20,8 +19,6 @@ import torch
 from mechunlearn.errors import MechUnlearnError
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.paths import BUNDLED_MODEL_NAME, bundled_model_dir
-
-log = logging.getLogger(__name__)
 
 HUB_HOST = ("huggingface.co", 443)
 
