@@ -25,7 +25,9 @@ def ranking_figure(ranking: Ranking, top: int = 30, pruned: int = 0):
     fig.add_trace(
         go.Heatmap(
             z=ranking.scores,
-            colorscale="Viridis",
+            # signed scores (attribution) get a diverging scale centred on 0, so sign is visible
+            colorscale="RdBu_r" if ranking.scores.min() < 0 else "Viridis",
+            zmid=0 if ranking.scores.min() < 0 else None,
             colorbar={"title": "score", "len": 0.5, "y": 0.78},
             hovertemplate="layer %{y}, neuron %{x}<br>score %{z:.4g}<extra></extra>",
         ),

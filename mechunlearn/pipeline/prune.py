@@ -105,7 +105,8 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
     with timer("load"):
         model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
     k = cfg.n_pruned(model.n_layers * model.d_mlp)
-    full = cfg.to_dict() | {"out": str(out)}
+    # record what was resolved at run time, so config.json reruns the same job even if defaults change
+    full = cfg.to_dict() | {"out": str(out), "top_k": None if cfg.ratio is not None else k}
     with run_folder(out, full) as tmp:
         evals = EvalSets(concept)
         parity_texts = concept.retain_split()[1][:8] + concept.forget_split()[1][:8]
