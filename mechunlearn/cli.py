@@ -49,6 +49,9 @@ def prune_cmd(
         None, "--retrain/--no-retrain", help="Fine-tune on concept-free data after pruning."
     ),
     ranking: Path | None = typer.Option(None, help="Use a stored ranking folder instead of ranking anew."),
+    from_dir: Path | None = typer.Option(
+        None, "--from", help="Continue from an earlier prune/clamp output folder (edits stack)."
+    ),
     out: Path | None = typer.Option(None, help="New output folder. [default: runs/prune-<concept>-<time>]"),
     config: Path | None = typer.Option(
         None, help="JSON config (this tool's config.json or the legacy NeuroX-tool format)."
@@ -69,6 +72,7 @@ def prune_cmd(
         "ablation": ablation,
         "retrain": retrain,
         "ranking": str(ranking) if ranking else None,
+        "from_dir": str(from_dir) if from_dir else None,
         "out": str(out) if out else None,
         "device": device,
         "seed": seed,
@@ -79,6 +83,111 @@ def prune_cmd(
     if "ratio" in given:
         base.pop("top_k", None)
     prune(PruneConfig.from_dict(base | given))
+
+
+@app.command("clamp")
+def clamp_cmd(
+    concept: str | None = typer.Option(None, help="Concept name or folder. [default: harry_potter]"),
+    model: str | None = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
+    sae: str | None = typer.Option(
+        None, help="RELEASE:ID (sae-lens pretrained) or an SAE folder. [default: the SAE shipped in saes/<model>/]"
+    ),
+    method: str | None = typer.Option(
+        None, help="sae-attribution | sae-activation | sae-probe. [default: sae-attribution]"
+    ),
+    top_k: int | None = typer.Option(None, "--top-k", help="Number of top-ranked features to clamp. [default: 128]"),
+    features: str | None = typer.Option(None, help="Comma-separated feature indices to clamp instead of a ranking."),
+    mode: str | None = typer.Option(None, help="zero | negative | conditional. [default: negative]"),
+    value: float | None = typer.Option(None, help="Clamp value (multiplier or fixed, see --value-kind)."),
+    value_kind: str | None = typer.Option(
+        None, help="multiplier | fixed. [default: multiplier for negative, fixed for conditional]"
+    ),
+    threshold: float | None = typer.Option(None, help="Activation above which 'conditional' clamps. [default: 0]"),
+    bake: bool | None = typer.Option(
+        None, "--bake/--no-bake", help="Distil the clamped model into a plain HF checkpoint (model/)."
+    ),
+    ranking: Path | None = typer.Option(None, help="Use a stored feature ranking folder."),
+    from_dir: Path | None = typer.Option(
+        None, "--from", help="Continue from an earlier prune/clamp output folder (edits stack)."
+    ),
+    out: Path | None = typer.Option(None, help="New output folder. [default: runs/clamp-<concept>-<time>]"),
+    config: Path | None = typer.Option(None, help="JSON config (a clamp run's config.json)."),
+    device: str | None = typer.Option(None, help="cpu | cuda | ... [default: cuda if available]"),
+    seed: int | None = typer.Option(None, help="Random seed. [default: 0]"),
+) -> None:
+    """Rank a concept's SAE features, clamp them through hooks; keep the edit or distil it (--bake)."""
+    from mechunlearn.pipeline.clamp import clamp
+    from mechunlearn.pipeline.config import ClampConfig
+
+    feats = None
+    if features is not None:
+        try:
+            feats = [int(x) for x in features.split(",") if x.strip()]
+        except ValueError:
+            raise MechUnlearnError(f"--features takes comma-separated integers, got '{features}'") from None
+    base = ClampConfig.from_file(config).to_dict() if config else {}
+    given = {
+        "concept": concept,
+        "model": model,
+        "sae": sae,
+        "method": method,
+        "top_k": top_k,
+        "features": feats,
+        "mode": mode,
+        "value": value,
+        "value_kind": value_kind,
+        "threshold": threshold,
+        "bake": bake,
+        "ranking": str(ranking) if ranking else None,
+        "from_dir": str(from_dir) if from_dir else None,
+        "out": str(out) if out else None,
+        "device": device,
+        "seed": seed,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    if "features" in given:
+        base.pop("top_k", None)
+    if "top_k" in given:
+        base.pop("features", None)
+    clamp(ClampConfig.from_dict(base | given))
+
+
+@app.command("train-sae")
+def train_sae_cmd(
+    model: str | None = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
+    hook: str = typer.Option("blocks.2.hook_resid_pre", help="Hook point to reconstruct."),
+    d_sae: int | None = typer.Option(None, "--d-sae", help="Number of features. [default: 8 x activation size]"),
+    tokens: int = typer.Option(2_000_000, help="Training tokens."),
+    corpus: list[Path] = typer.Option(
+        [], help="Text file (one document per line) or .jsonl with 'text'; repeatable. [default: bundled corpus]"
+    ),
+    architecture: str = typer.Option("topk", help="topk | standard"),
+    k: int = typer.Option(32, help="Active features per token (topk)."),
+    l1_coefficient: float = typer.Option(5.0, help="Sparsity penalty (standard)."),
+    lr: float = typer.Option(4e-4, help="Adam learning rate."),
+    seed: int = typer.Option(0),
+    device: str | None = typer.Option(None),
+    out: Path | None = typer.Option(None, help="New output folder. [default: saes/<model>/<hook>]"),
+) -> None:
+    """Train an SAE with sae-lens' trainer on local text; write it in sae-lens format with quality figures."""
+    from mechunlearn.saes.training import TrainSAEConfig, train_sae
+
+    train_sae(
+        TrainSAEConfig(
+            model=model,
+            hook=hook,
+            d_sae=d_sae,
+            tokens=tokens,
+            corpus=[str(c) for c in corpus],
+            architecture=architecture,
+            k=k,
+            l1_coefficient=l1_coefficient,
+            lr=lr,
+            seed=seed,
+            device=device,
+            out=str(out) if out else None,
+        )
+    )
 
 
 @app.command("rank")

@@ -109,3 +109,66 @@ def top_table(ranking: Ranking, k: int = 20) -> list[dict]:
         {"rank": i, "layer": n.layer, "index": n.index, "score": float(ranking.scores[n.layer, n.index])}
         for i, n in enumerate(ranking.top(min(k, ranking.n_neurons)))
     ]
+
+
+def feature_ranking_figure(ranking: Ranking, table: list[dict], top: int = 40, clamped: int = 0):
+    """Top SAE features (bars; clamped ones dark; hover shows top contexts) above every feature's
+    firing frequency on concept vs other tokens (clamped ones marked)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    hook = ranking.sae.get("hook", "?")
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        row_heights=[0.5, 0.5],
+        vertical_spacing=0.14,
+        subplot_titles=(
+            f"top {top} features by {ranking.method}" + (f" (dark: the {clamped} clamped)" if clamped else ""),
+            "firing frequency on concept tokens vs other tokens, every feature",
+        ),
+    )
+    rows = table[:top]
+
+    def hover(r):
+        ctx = "<br>".join(c["text"].replace("[[", "<b>").replace("]]", "</b>") for c in r["contexts"][:3])
+        return f"feature {r['feature']}<br>score {r['score']:.4g}<br>{ctx or '(never fires on concept sentences)'}"
+
+    fig.add_trace(
+        go.Bar(
+            x=[f"f{r['feature']}" for r in rows],
+            y=[r["score"] for r in rows],
+            marker_color=["#1f3b73" if r["rank"] < clamped else "#8fb3e8" for r in rows],
+            hovertext=[hover(r) for r in rows],
+            hoverinfo="text",
+            showlegend=False,
+        ),
+        row=1,
+        col=1,
+    )
+    for name, sel, color in (("not clamped", False, "#9aa5b1"), ("clamped", True, "#d62728")):
+        pts = [r for r in table if (r["rank"] < clamped) == sel]
+        fig.add_trace(
+            go.Scattergl(
+                x=[r["freq_other"] for r in pts],
+                y=[r["freq_concept"] for r in pts],
+                mode="markers",
+                marker={"size": 5 if not sel else 7, "color": color, "opacity": 0.6 if not sel else 0.9},
+                name=name,
+                hovertext=[hover(r) for r in pts],
+                hoverinfo="text",
+            ),
+            row=2,
+            col=1,
+        )
+    fig.update_yaxes(title_text="score", row=1, col=1)
+    fig.update_xaxes(title_text="fraction of other tokens it fires on", row=2, col=1)
+    fig.update_yaxes(title_text="fraction of concept tokens", row=2, col=1)
+    model = ranking.model.get("name", "?")
+    fig.update_layout(
+        title=f"Concept '{ranking.concept}': SAE features at {hook} of {model}",
+        height=850,
+        width=1100,
+        template="plotly_white",
+    )
+    return fig

@@ -37,3 +37,20 @@ def format_table(stages: dict[str, dict[str, float]]) -> str:
     for k in keys:
         lines.append(k.ljust(w) + "".join(f"{stages[n].get(k, float('nan')):12.3f}" for n in names))
     return "\n".join(lines)
+
+
+def stage_table(stages: list[dict]) -> str:
+    """:func:`format_table` of a stack's stages (``{"name", "metrics"}``), repeated names numbered."""
+    cols: dict[str, dict[str, float]] = {}
+    for s in stages:
+        name, n = s["name"], 2
+        while name in cols:
+            name, n = f"{s['name']}{n}", n + 1
+        cols[name] = s["metrics"]
+    return format_table(cols)
+
+
+def add_stages(prior: list[dict], before: dict, new: list[tuple[str, str, dict]]) -> list[dict]:
+    """The stack's stages: earlier ones (or ``before`` for a fresh model), then ``(name, detail, metrics)``."""
+    head = prior or [{"name": "before", "detail": "unedited", "metrics": before}]
+    return head + [{"name": n, "detail": d, "metrics": m} for n, d, m in new]

@@ -122,7 +122,8 @@ def load_model(
     """Load a causal LM and wrap it as a hooked model.
 
     Args:
-        name_or_path: local checkpoint folder, hub id, or ``None``/``"bundled"``.
+        name_or_path: local checkpoint folder, hub id, ``None``/``"bundled"``, or a ``prune``/``clamp``
+            output folder (its edits are re-applied; see :mod:`mechunlearn.stack`).
         device: ``"cpu"``, ``"cuda"``, ...; defaults to CUDA when available. Exclusive with
             ``device_map``.
         dtype: parameter dtype (``torch.float32`` default; ``"bfloat16"`` for large models).
@@ -134,6 +135,13 @@ def load_model(
     from transformer_lens.model_bridge import TransformerBridge
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if name_or_path is not None and (Path(name_or_path) / "edits.json").is_file():
+        # a mechunlearn output folder: its plain checkpoint, or its base model with the edits re-applied
+        from mechunlearn.stack import load_stack
+
+        if device_map is not None:
+            raise MechUnlearnError("device_map is not supported when loading a mechunlearn output folder")
+        return load_stack(name_or_path, device=device, dtype=dtype)[0]
     if isinstance(dtype, str):
         try:
             dtype = getattr(torch, dtype)

@@ -37,6 +37,7 @@ class PruneConfig:
         probing_tokens, probing_labels: a NeuroX tokens/labels pair to probe on instead of
             the concept's sentences.
         test_prompts: prompts whose greedy continuations are recorded before and after.
+        from_dir: an earlier ``prune``/``clamp`` output to continue from (edits stack).
         out: output folder (new); ``None`` makes one under ``runs/``.
         device, dtype: where and in what precision to load the model.
         seed: global seed.
@@ -56,12 +57,15 @@ class PruneConfig:
     probing_tokens: str | None = None
     probing_labels: str | None = None
     test_prompts: list[str] = field(default_factory=list)
+    from_dir: str | None = None
     out: str | None = None
     device: str | None = None
     dtype: str = "float32"
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.from_dir is not None and self.model is not None:
+            raise MechUnlearnError("give either --model or --from (whose model is used), not both")
         if self.top_k is not None and self.ratio is not None:
             raise MechUnlearnError("give either top_k or ratio, not both")
         if self.ratio is not None and not 0 < self.ratio < 1:
@@ -106,16 +110,112 @@ class PruneConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> PruneConfig:
-        p = Path(path)
-        if not p.is_file():
-            raise MechUnlearnError(f"config file not found: {p}")
-        try:
-            d = json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise MechUnlearnError(f"{p}:{e.lineno}: malformed JSON ({e.msg})") from e
-        if not isinstance(d, dict):
-            raise MechUnlearnError(f"{p}: expected a JSON object of configuration keys")
-        return cls.from_dict(d)
+        return cls.from_dict(read_config_file(path))
+
+
+DEFAULT_CLAMP = {"top_k": 128, "mode": "negative", "value": 4.0}  # see bench/RESULTS.md (SAE clamping)
+DEFAULT_SAE_HOOK = "blocks.2.hook_resid_pre"  # where the shipped SAE of the bundled model reads
+
+
+@dataclass
+class ClampConfig:
+    """Everything a ``clamp`` run needs; saved as ``config.json`` beside its outputs.
+
+    Args:
+        concept: concept name or folder.
+        model: checkpoint folder or hub id; ``None`` for the bundled model.
+        sae: ``RELEASE:ID`` or an SAE folder; ``None``: the shipped ``saes/<model>/<hook>``.
+        method: feature ranking method (``sae-attribution``, ``sae-activation``, ``sae-probe``).
+        method_options: options of the ranking method.
+        top_k: number of top-ranked features to clamp (exclusive with ``features``).
+        features: explicit feature indices to clamp instead of a ranking.
+        mode: ``zero``, ``negative`` or ``conditional``.
+        value: clamp value (see ``mechunlearn.edits.sae_clamp``).
+        value_kind: ``multiplier`` or ``fixed``; ``None`` takes the mode's default.
+        threshold: activation above which ``conditional`` clamps.
+        bake: distil the clamped model into plain weights (``model/``).
+        distill_options: options of :class:`~mechunlearn.distill.DistillConfig`.
+        from_dir: an earlier ``prune``/``clamp`` output to continue from (edits stack).
+        ranking: a stored feature ranking folder to use instead of ranking anew.
+        test_prompts: prompts whose greedy continuations are recorded before and after.
+        out, device, dtype, seed: as for ``prune``.
+    """
+
+    concept: str = "harry_potter"
+    model: str | None = None
+    sae: str | None = None
+    method: str = "sae-attribution"
+    method_options: dict[str, Any] = field(default_factory=dict)
+    top_k: int | None = None
+    features: list[int] | None = None
+    mode: str = DEFAULT_CLAMP["mode"]
+    value: float | None = None
+    value_kind: str | None = None
+    threshold: float = 0.0
+    bake: bool = False
+    distill_options: dict[str, Any] = field(default_factory=dict)
+    from_dir: str | None = None
+    ranking: str | None = None
+    test_prompts: list[str] = field(default_factory=list)
+    out: str | None = None
+    device: str | None = None
+    dtype: str = "float32"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from mechunlearn.edits.sae_clamp import SAEClamp
+
+        if self.top_k is not None and self.features is not None:
+            raise MechUnlearnError("give either top_k or features, not both")
+        if self.top_k is not None and self.top_k < 1:
+            raise MechUnlearnError(f"top_k must be a positive number of features, got {self.top_k}")
+        if self.from_dir is not None and self.model is not None:
+            raise MechUnlearnError("give either --model or --from (whose model is used), not both")
+        SAEClamp("-", [], self.mode, 1.0, self.value_kind)  # validates mode and value kind
+        self.distill_config()
+
+    @property
+    def clamp_value(self) -> float:
+        if self.value is not None:
+            return self.value
+        return DEFAULT_CLAMP["value"] if self.mode == DEFAULT_CLAMP["mode"] else 1.0
+
+    def distill_config(self):
+        from mechunlearn.distill import DistillConfig
+
+        names = {f.name for f in dataclasses.fields(DistillConfig)}
+        unknown = sorted(set(self.distill_options) - names)
+        if unknown:
+            raise MechUnlearnError(f"unknown distill option(s) {unknown}; valid: {sorted(names)}")
+        return DistillConfig(**self.distill_options)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ClampConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise MechUnlearnError(f"unknown config key(s) {unknown}; valid keys: {sorted(names)}")
+        return cls(**d)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ClampConfig:
+        return cls.from_dict(read_config_file(path))
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise MechUnlearnError(f"config file not found: {p}")
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise MechUnlearnError(f"{p}:{e.lineno}: malformed JSON ({e.msg})") from e
+    if not isinstance(d, dict):
+        raise MechUnlearnError(f"{p}: expected a JSON object of configuration keys")
+    return d
 
 
 LEGACY_PROBING = {

@@ -22,15 +22,17 @@ from mechunlearn.edits.neuron_ablation import mean_values
 from mechunlearn.evaluation import greedy_complete
 from mechunlearn.export import bridge_float_noise, export_checkpoint
 from mechunlearn.io import ensure_new_dir, write_json
-from mechunlearn.models import HookedLM, load_model
+from mechunlearn.models import HookedLM
+from mechunlearn.pipeline.clamp import load_start
 from mechunlearn.pipeline.config import PruneConfig
 from mechunlearn.plots import ranking_figure, top_table, write_html
 from mechunlearn.ranking import Ranking, rank
 from mechunlearn.ranking.data import probing_items
 from mechunlearn.ranking.store import check_ranking_matches, make_config
-from mechunlearn.report import EvalSets, format_table
+from mechunlearn.report import EvalSets, add_stages, stage_table
 from mechunlearn.retrain import filtered_retain_texts, retrain
 from mechunlearn.runs import Timer, default_out, run_folder
+from mechunlearn.stack import write_stack
 
 log = logging.getLogger("mechunlearn.prune")
 
@@ -103,14 +105,14 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
     concept = resolve_concept(cfg)
     timer = Timer()
     with timer("load"):
-        model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
+        model, base_ref, prior_edits, prior_stages = load_start(cfg)
     k = cfg.n_pruned(model.n_layers * model.d_mlp)
     # record what was resolved at run time, so config.json reruns the same job even if defaults change
     full = cfg.to_dict() | {"out": str(out), "top_k": None if cfg.ratio is not None else k}
     with run_folder(out, full) as tmp:
         evals = EvalSets(concept)
         parity_texts = concept.retain_split()[1][:8] + concept.forget_split()[1][:8]
-        float_noise = bridge_float_noise(model, parity_texts)
+        float_noise = bridge_float_noise(model, parity_texts) if not model.edits else None
         with timer("evaluate_before"):
             before = evals.measure(model)
             prompts_before = greedy_complete(model, cfg.test_prompts, 20) if cfg.test_prompts else []
@@ -153,25 +155,43 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
             {"prompt": p, "before": b, "after": a}
             for p, b, a in zip(cfg.test_prompts, prompts_before, prompts_after, strict=True)
         ]
-        with timer("export"):
-            (tmp / "model").mkdir()
-            card = model_card(cfg, model, edit, report)
-            report["edit"]["export_parity_max_abs_diff"] = export_checkpoint(model, tmp / "model", parity_texts, card)
-            report["edit"]["bridge_vs_hf_float_noise"] = float_noise  # the same comparison before any edit
-            write_json(tmp / "model" / "mechunlearn_edit.json", edit.to_dict() | {"concept": concept.name})
+        bakeable = all(e.kind != "sae_clamp" for e in model.edits)
+        if bakeable:
+            with timer("export"):
+                (tmp / "model").mkdir()
+                card = model_card(cfg, model, edit, report)
+                report["edit"]["export_parity_max_abs_diff"] = export_checkpoint(
+                    model, tmp / "model", parity_texts, card
+                )
+                report["edit"]["bridge_vs_hf_float_noise"] = float_noise  # the same comparison before any edit
+                write_json(tmp / "model" / "mechunlearn_edit.json", edit.to_dict() | {"concept": concept.name})
+        else:
+            log.info("the stack holds an SAE clamp, which has no exact weights: no model/ export")
+            report["edit"]["export_parity_max_abs_diff"] = None
+            report["edit"]["bridge_vs_hf_float_noise"] = float_noise
+        details = {
+            "pruned": f"{k} neurons, {cfg.ablation} ablation, ranked by {ranking.method}",
+            "retrained": "retrained",
+        }
+        stage_list = add_stages(prior_stages, before, [(n, details[n], m) for n, m in stages.items() if n != "before"])
+        report["stages"] = stage_list
+        write_stack(tmp, base_ref, prior_edits + [edit.to_dict()], "model" if bakeable else None, stage_list)
         with timer("plots"):
             write_html(ranking_figure(ranking, top=40, pruned=k), tmp / "ranking.html")
             ranking.save(tmp / "ranking")
-            report["top_neurons"] = top_table(ranking, 20)
+            report["top_units"] = top_table(ranking, 20)
         report["timing"] = timer.seconds | {"total": round(sum(timer.seconds.values()), 3)}
         write_json(tmp / "report.json", report)
         log.info("report: %s", report)
-    print_fn(format_table(stages))
+    print_fn(stage_table(stage_list))
     e = report["edit"]
     print_fn(f"pruned {k} neurons ({cfg.ablation}, ranked by {ranking.method})")
-    print_fn(
-        f"exported checkpoint vs hooked model: max |logit diff| {e['export_parity_max_abs_diff']:.1e} "
-        f"(fp32 floor, unedited bridge vs plain HF: {e['bridge_vs_hf_float_noise']:.1e})"
-    )
+    if e["export_parity_max_abs_diff"] is None:
+        print_fn("no plain checkpoint: the stack holds an SAE clamp (re-applied from edits.json on load)")
+    else:
+        print_fn(
+            f"exported checkpoint vs hooked model: max |logit diff| {e['export_parity_max_abs_diff']:.1e} "
+            f"(fp32 floor, unedited bridge vs plain HF: {e['bridge_vs_hf_float_noise'] or float('nan'):.1e})"
+        )
     print_fn(f"wrote {out}")
     return report

@@ -1,10 +1,19 @@
-"""Neuron ranking methods, registered by name: ``probe``, ``probeless``, ``attribution``.
+"""Ranking methods, registered by name.
 
-Add a method as one file with a config dataclass and a function decorated with
-``@register_ranker(name, ConfigClass)``, and import it here.
+Neurons: ``probe``, ``probeless``, ``attribution``. SAE features: ``sae-activation``,
+``sae-attribution``,
+``sae-probe``. Add a method as one file with a config dataclass and a function decorated
+with ``@register_ranker(name, ConfigClass)`` (or ``@register_feature_ranker``), and import it here.
 """
 
-from mechunlearn.ranking import attribution, probe, probeless  # noqa: F401  (registration)
+from mechunlearn.ranking import (  # noqa: F401  (registration)
+    attribution,
+    probe,
+    probeless,
+    sae_activation,
+    sae_attribution,
+    sae_probe,
+)
 from mechunlearn.ranking.base import RANKERS, Neuron, Ranking, get_ranker, register_ranker
 from mechunlearn.ranking.store import rank
 

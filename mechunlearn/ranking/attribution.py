@@ -10,6 +10,7 @@ hook adds a zero tensor that requires grad instead of detaching the activation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,9 +32,28 @@ class AttributionConfig:
     retain_weight: float = 1.0
 
 
-def fact_attribution(model: HookedLM, facts: list[Fact], batch_size: int) -> np.ndarray:
-    """Mean over ``facts`` of ``sum_pos act * grad`` of the answer's log-probability, ``[n_layers, d_mlp]``."""
-    total = torch.zeros(model.n_layers, model.d_mlp, dtype=torch.float64)
+@dataclass
+class Site:
+    """Where attribution is taken: units read from the activation at ``hook``.
+
+    ``units(act)`` gives the units (``act`` itself for MLP neurons, SAE features for an SAE);
+    ``inject(act, units, delta)`` returns the activation with the units moved by ``delta``.
+    """
+
+    hook: str
+    units: Callable[[torch.Tensor], torch.Tensor] = lambda act: act
+    inject: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = lambda act, u, d: act + d
+
+
+def fact_attribution(
+    model: HookedLM, facts: list[Fact], batch_size: int, sites: list[Site] | None = None
+) -> np.ndarray:
+    """Mean over ``facts`` of ``sum_pos unit * grad`` of the answer's log-probability, ``[n_sites, d]``.
+
+    ``sites`` default to every layer's MLP neurons.
+    """
+    sites = sites or [Site(model.mlp_hook(layer)) for layer in range(model.n_layers)]
+    total: torch.Tensor | None = None
     for i in range(0, len(facts), batch_size):
         chunk = facts[i : i + batch_size]
         prompts = [model.encode(f.prompt) for f in chunk]
@@ -44,23 +64,24 @@ def fact_attribution(model: HookedLM, facts: list[Fact], batch_size: int) -> np.
             target[r, len(p) - 1 : len(p) + len(a) - 1] = True
         acts, deltas = {}, {}
 
-        def make(layer: int, acts=acts, deltas=deltas):
+        def make(j: int, site: Site, acts=acts, deltas=deltas):
             def fn(act, hook):
-                d = torch.zeros_like(act, requires_grad=True)
-                acts[layer], deltas[layer] = act.detach(), d
-                return act + d
+                u = site.units(act)
+                d = torch.zeros_like(u, requires_grad=True)
+                acts[j], deltas[j] = u.detach(), d
+                return site.inject(act, u, d)
 
             return fn
 
-        hooks = [(model.mlp_hook(layer), make(layer)) for layer in range(model.n_layers)]
+        hooks = [(site.hook, make(j, site)) for j, site in enumerate(sites)]
         with torch.enable_grad():
             logits = model.logits(ids, mask, extra=hooks)
             logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
             logp[target[:, :-1]].sum().backward()
         real = mask.bool()[..., None]
-        for layer in range(model.n_layers):
-            contrib = (acts[layer] * deltas[layer].grad * real).sum((0, 1))
-            total[layer] += contrib.double().cpu()
+        contrib = torch.stack([(acts[j] * deltas[j].grad * real).sum((0, 1)) for j in range(len(sites))])
+        total = contrib.double().cpu() if total is None else total + contrib.double().cpu()
+    assert total is not None
     return (total / max(len(facts), 1)).numpy()
 
 

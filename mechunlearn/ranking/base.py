@@ -39,6 +39,9 @@ class Ranking:
         concept: concept name.
         config: the method's configuration.
         metrics: what the method reports (e.g. probe accuracy on a held-back split).
+        unit: ``mlp_neuron`` (scores ``[n_layers, d_mlp]``) or ``sae_feature`` (scores
+            ``[1, d_sae]``: one row, the SAE's features).
+        sae: for feature rankings, the SAE (``ref``, ``hook``, ``d_sae``, ``fingerprint``).
     """
 
     method: str
@@ -48,6 +51,8 @@ class Ranking:
     concept: str
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    unit: str = "mlp_neuron"
+    sae: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.scores = np.asarray(self.scores, dtype=np.float32)  # stored as float32: same after reload
@@ -68,8 +73,13 @@ class Ranking:
     def top(self, k: int) -> list[Neuron]:
         """The ``k`` most relevant neurons."""
         if not 0 < k <= self.n_neurons:
-            raise MechUnlearnError(f"top-k must be between 1 and {self.n_neurons} (all MLP neurons), got {k}")
+            what = "the SAE's width" if self.unit == "sae_feature" else "all MLP neurons"
+            raise MechUnlearnError(f"top-k must be between 1 and {self.n_neurons} ({what}), got {k}")
         return [Neuron(int(i) // self.d_mlp, int(i) % self.d_mlp) for i in self.order[:k]]
+
+    def top_features(self, k: int) -> list[int]:
+        """The ``k`` most relevant SAE features (feature rankings)."""
+        return [n.index for n in self.top(k)]
 
     def rank_of(self, neuron: Neuron) -> int:
         """0-based position of ``neuron`` in the order."""
@@ -123,3 +133,24 @@ def get_ranker(name: str) -> tuple[type, RankFn]:
     if name not in RANKERS:
         raise MechUnlearnError(f"unknown ranking method '{name}'; available: {sorted(RANKERS)}")
     return RANKERS[name]
+
+
+FEATURE_RANKERS: dict[str, tuple[type, RankFn]] = {}
+
+
+def register_feature_ranker(name: str, config_cls: type) -> Callable[[RankFn], RankFn]:
+    """Register ``fn(model, sae, concept, cfg) -> Ranking`` (SAE features) under ``name``."""
+
+    def deco(fn: RankFn) -> RankFn:
+        if name in FEATURE_RANKERS:
+            raise ValueError(f"feature ranking method '{name}' is already registered")
+        FEATURE_RANKERS[name] = (config_cls, fn)
+        return fn
+
+    return deco
+
+
+def get_feature_ranker(name: str) -> tuple[type, RankFn]:
+    if name not in FEATURE_RANKERS:
+        raise MechUnlearnError(f"unknown feature ranking method '{name}'; available: {sorted(FEATURE_RANKERS)}")
+    return FEATURE_RANKERS[name]

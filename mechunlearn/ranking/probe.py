@@ -80,16 +80,15 @@ def quiet_stdout():
         log.info("neurox: %s", line)
 
 
-@register_ranker("probe", ProbeConfig)
-def rank_probe(model: HookedLM, concept: Concept, cfg: ProbeConfig) -> Ranking:
-    """Train a NeuroX logistic-regression probe on all MLP neurons; rank by its weights."""
+def train_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig) -> tuple[np.ndarray, np.ndarray, dict]:
+    """NeuroX probe on ``x [tokens, units]`` (labels ``y``): ``(scores, order, metrics)`` per unit.
+
+    Classes are balanced with NeuroX's undersampler, capped at ``max_tokens``, z-scored per
+    unit and split into train / held-back parts; scores are the summed absolute class weights.
+    """
     from neurox.interpretation import linear_probe
     from neurox.interpretation.utils import balance_binary_class_data
 
-    hooks = [model.mlp_hook(layer) for layer in range(model.n_layers)]
-    mem = InMemory()
-    run_and_cache(model, probing_items(model, concept), hooks, [mem], desc="caching for probe")
-    x, y = mem.matrix(hooks)
     np.random.seed(cfg.seed)  # NeuroX's undersampler draws from numpy's global generator
     x, y = balance_binary_class_data(x, y)
     rng = np.random.default_rng(cfg.seed)
@@ -117,20 +116,30 @@ def rank_probe(model: HookedLM, concept: Concept, cfg: ProbeConfig) -> Ranking:
         acc_test = linear_probe.evaluate_probe(probe, xte, yte, idx_to_class=idx_to_class, batch_size=cfg.batch_size)
         acc_train = linear_probe.evaluate_probe(probe, xtr, ytr, idx_to_class=idx_to_class, batch_size=cfg.batch_size)
         ordering, cutoffs = linear_probe.get_neuron_ordering(probe, class_to_idx)
-    weights = probe.linear.weight.detach().cpu().numpy()  # [classes, neurons]
+    weights = probe.linear.weight.detach().cpu().numpy()  # [classes, units]
     flat = np.abs(weights).sum(0)
-    scores = flat.reshape(model.n_layers, model.d_mlp)
+    metrics = {
+        "probe_accuracy_heldout": float(acc_test["__OVERALL__"]),
+        "probe_accuracy_train": float(acc_train["__OVERALL__"]),
+        "train_tokens": int(len(ytr)),
+        "heldout_tokens": int(len(yte)),
+        "epochs": epochs,
+    }
+    return flat, refine_ordering(ordering, cutoffs, flat), metrics
+
+
+@register_ranker("probe", ProbeConfig)
+def rank_probe(model: HookedLM, concept: Concept, cfg: ProbeConfig) -> Ranking:
+    """Train a NeuroX logistic-regression probe on all MLP neurons; rank by its weights."""
+    hooks = [model.mlp_hook(layer) for layer in range(model.n_layers)]
+    mem = InMemory()
+    run_and_cache(model, probing_items(model, concept), hooks, [mem], desc="caching for probe")
+    flat, order, metrics = train_probe(*mem.matrix(hooks), cfg)
     return Ranking(
         method="probe",
-        scores=scores,
-        order=refine_ordering(ordering, cutoffs, flat),
+        scores=flat.reshape(model.n_layers, model.d_mlp),
+        order=order,
         model={},
         concept=concept.name,
-        metrics={
-            "probe_accuracy_heldout": float(acc_test["__OVERALL__"]),
-            "probe_accuracy_train": float(acc_train["__OVERALL__"]),
-            "train_tokens": int(len(ytr)),
-            "heldout_tokens": int(len(yte)),
-            "epochs": epochs,
-        },
+        metrics=metrics,
     )

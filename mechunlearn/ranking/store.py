@@ -55,6 +55,30 @@ def make_config(method: str, overrides: dict | None = None):
     return cfg_cls(**overrides)
 
 
+def _store(folder: Path, key: str, compute, write_extra=None) -> Ranking:
+    """The ranking stored in ``folder`` if its key is ``key``, else ``compute()`` stored there."""
+    if (folder / "ranking.json").is_file():
+        old = Ranking.load(folder)
+        if old.config.get("key") == key:
+            log.info("reusing stored ranking %s", folder)
+            return old
+        log.info("stored ranking at %s is stale (model, concept or config changed); recomputing", folder)
+    ranking = compute()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        ranking.save(tmp)
+        if write_extra is not None:
+            write_extra(ranking, tmp)
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ranking
+
+
 def rank(
     model: HookedLM,
     concept: Concept,
@@ -69,27 +93,15 @@ def rank(
     fp = model.fingerprint()
     key = ranking_key(method, cfg, fp, concept)
     folder = (store or probes_dir()) / model_slug(model) / concept.name / method
-    if reuse and (folder / "ranking.json").is_file():
-        old = Ranking.load(folder)
-        if old.config.get("key") == key:
-            log.info("reusing stored ranking %s", folder)
-            return old, folder
-        log.info("stored ranking at %s is stale (model, concept or config changed); recomputing", folder)
-    _, fn = get_ranker(method)
-    ranking = fn(model, concept, cfg)
-    ranking.model = {"name": model.name, "fingerprint": fp}
-    ranking.config = dataclasses.asdict(cfg) | {"key": key, "concept_hash": concept_hash(concept)}
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{method}."))
-    try:
-        ranking.save(tmp)
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return ranking, folder
+
+    def compute() -> Ranking:
+        _, fn = get_ranker(method)
+        ranking = fn(model, concept, cfg)
+        ranking.model = {"name": model.name, "fingerprint": fp}
+        ranking.config = dataclasses.asdict(cfg) | {"key": key, "concept_hash": concept_hash(concept)}
+        return ranking
+
+    return _store(folder, key if reuse else "", compute), folder
 
 
 def check_ranking_matches(ranking: Ranking, model: HookedLM) -> None:

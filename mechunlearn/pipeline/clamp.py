@@ -1,0 +1,225 @@
+"""``clamp``: rank a concept's SAE features, clamp them through hooks, keep or distil the edit.
+
+Writes the same layout as ``prune``: ``report.json`` (same keys), ``ranking.html``,
+``ranking/`` (with ``features.json``), ``config.json``, ``run.log`` and ``edits.json``;
+``model/`` (a plain HF checkpoint) only with ``--bake``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mechunlearn.concepts import load_concept
+from mechunlearn.distill import distil, kl_between
+from mechunlearn.edits import SAEClamp
+from mechunlearn.errors import MechUnlearnError
+from mechunlearn.evaluation import greedy_complete
+from mechunlearn.export import export_checkpoint
+from mechunlearn.io import ensure_new_dir, write_json
+from mechunlearn.models import HookedLM, load_model
+from mechunlearn.paths import home
+from mechunlearn.pipeline.config import DEFAULT_CLAMP, DEFAULT_SAE_HOOK, ClampConfig
+from mechunlearn.plots import feature_ranking_figure, write_html
+from mechunlearn.ranking.base import Ranking
+from mechunlearn.ranking.sae_store import check_feature_ranking_matches, load_feature_table, rank_features
+from mechunlearn.ranking.store import model_slug
+from mechunlearn.report import EvalSets, add_stages, stage_table
+from mechunlearn.runs import Timer, default_out, run_folder
+from mechunlearn.saes.loading import check_sae_fits, load_sae, sae_reference
+from mechunlearn.stack import load_stack, model_reference, write_stack
+
+log = logging.getLogger("mechunlearn.clamp")
+
+
+def default_sae(model: HookedLM) -> str:
+    """The SAE shipped for ``model`` under ``saes/<model>/`` (the default hook's, or the only one)."""
+    root = home() / "saes" / model_slug(model)
+    found = sorted(p.parent for p in root.glob("*/cfg.json")) if root.is_dir() else []
+    preferred = root / DEFAULT_SAE_HOOK
+    if preferred in found:
+        return sae_reference(preferred)
+    if len(found) == 1:
+        return sae_reference(found[0])
+    raise MechUnlearnError(
+        f"no SAE given and {'several' if found else 'none'} shipped for model '{model.name}' under {root}"
+        + (f" ({[p.name for p in found]})" if found else "")
+        + "; pass --sae RELEASE:ID or a folder, or train one with `mechunlearn train-sae`"
+    )
+
+
+def load_start(cfg) -> tuple[HookedLM, str, list[dict], list[dict]]:
+    """The model to edit, its base reference, the edits already in force, and earlier stages."""
+    if cfg.from_dir:
+        model, stack = load_stack(cfg.from_dir, device=cfg.device, dtype=cfg.dtype)
+        if stack["plain_checkpoint"]:
+            base, edits = model_reference(model), []
+        else:
+            base, edits = stack["base_model"], list(stack["edits"])
+        return model, base, edits, list(stack.get("stages", []))
+    model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
+    return model, model_reference(model), [], []
+
+
+def model_card(cfg: ClampConfig, model: HookedLM, edit: SAEClamp, report: dict) -> str:
+    b, a, k = report["before"], report["after"], report["baked"]
+    return f"""---
+tags: [mechunlearn, unlearning, sae-clamping, distillation]
+---
+# {model.name} with concept '{cfg.concept}' clamped (distilled)
+
+Edited by mechunlearn `clamp --bake`: {len(edit.features)} features of the SAE `{edit.sae}` at
+`{edit.hook}` were clamped ({edit.mode}, value {edit.value}, {edit.value_kind}), then these plain
+weights were trained to reproduce the clamped model's next-token distributions
+(KL to the clamped model on held-back retain text: {report["edit"]["kl_baked_vs_clamped_retain"]:.4f} nats/token).
+
+| metric | before | clamped | baked |
+|---|---|---|---|
+| forget fact accuracy | {b["forget_fact_acc"]:.3f} | {a["forget_fact_acc"]:.3f} | {k["forget_fact_acc"]:.3f} |
+| retain fact accuracy | {b["retain_fact_acc"]:.3f} | {a["retain_fact_acc"]:.3f} | {k["retain_fact_acc"]:.3f} |
+
+Load with `transformers.AutoModelForCausalLM.from_pretrained(<this folder>)`; no mechunlearn code needed.
+"""
+
+
+def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
+    """Run the whole clamp job described by ``cfg``; returns the report (also written to disk)."""
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out) if cfg.out else default_out("clamp", Path(cfg.concept).name)
+    ensure_new_dir(out)
+    concept = load_concept(cfg.concept)
+    _ = (concept.facts_forget, concept.facts_retain, concept.forget_corpus, concept.retain_corpus)
+    timer = Timer()
+    with timer("load"):
+        model, base_ref, prior_edits, prior_stages = load_start(cfg)
+        sae_ref = sae_reference(cfg.sae) if cfg.sae else default_sae(model)
+        sae = load_sae(sae_ref, device=model.device)
+        hook = check_sae_fits(sae, model, sae_ref)
+    d_sae = int(sae.cfg.d_sae)
+    ranking_given = Ranking.load(cfg.ranking) if cfg.ranking else None
+    if ranking_given is not None:
+        check_feature_ranking_matches(ranking_given, sae, sae_ref)
+    if cfg.features is not None:
+        bad = [i for i in cfg.features if not 0 <= i < d_sae]
+        if bad:
+            raise MechUnlearnError(
+                f"feature indices {bad[:10]} are outside the SAE's {d_sae} features (valid: 0..{d_sae - 1})"
+            )
+    k = len(cfg.features) if cfg.features is not None else (cfg.top_k or DEFAULT_CLAMP["top_k"])
+    if k > d_sae:
+        raise MechUnlearnError(f"top-k {k} is larger than the SAE's width ({d_sae} features)")
+    full = cfg.to_dict() | {"out": str(out), "sae": sae_ref, "value": cfg.clamp_value}
+    full["top_k"] = None if cfg.features is not None else k
+    with run_folder(out, full) as tmp:
+        evals = EvalSets(concept)
+        with timer("evaluate_before"):
+            before = evals.measure(model)
+            prompts_before = greedy_complete(model, cfg.test_prompts, 20) if cfg.test_prompts else []
+        with timer("rank"):
+            if ranking_given is not None:
+                ranking, ranking_src, table = ranking_given, str(cfg.ranking), load_feature_table(Path(cfg.ranking))
+            else:
+                ranking, folder = rank_features(model, sae, sae_ref, concept, cfg.method, cfg.method_options)
+                ranking_src, table = str(folder), load_feature_table(folder)
+        features = list(cfg.features) if cfg.features is not None else ranking.top_features(k)
+        edit = SAEClamp(sae_ref, features, cfg.mode, cfg.clamp_value, cfg.value_kind, cfg.threshold)
+        model.edits.append(edit)
+        with timer("evaluate_after"):
+            after = evals.measure(model)
+        detail = f"{len(features)} SAE features at {hook}, {cfg.mode} {cfg.clamp_value} ({edit.value_kind})"
+        stages = add_stages(prior_stages, before, [("clamped", detail, after)])
+        report: dict[str, Any] = {"before": before, "after": after}
+        report["edit"] = {
+            "kind": "sae_clamp",
+            "sae": sae_ref,
+            "hook": hook,
+            "d_sae": d_sae,
+            "method": ranking.method if cfg.features is None else "given",
+            "mode": cfg.mode,
+            "value": cfg.clamp_value,
+            "value_kind": edit.value_kind,
+            "threshold": cfg.threshold,
+            "n_clamped": len(features),
+            "features": features,
+            "ranking": ranking_src,
+            "ranking_metrics": ranking.metrics,
+        }
+        plain = None
+        if cfg.bake:
+            dcfg = cfg.distill_config()
+            texts = (
+                concept.forget_split()[0]
+                + concept.retain_split()[0]
+                + concept.concept_sentences
+                + concept.other_sentences
+            )
+            teacher = list(model.edits)
+            unbakeable = [e for e in teacher if e.kind == "sae_clamp"]  # this clamp and any earlier ones
+            with timer("distil"):
+                stats = distil(model, unbakeable, texts, dcfg)
+            with timer("evaluate_baked"):
+                baked = evals.measure(model)
+                saved, model.edits = model.edits, teacher
+                try:
+                    kl_retain = kl_between(model, saved, concept.retain_split()[1])
+                    kl_forget = kl_between(model, saved, concept.forget_split()[1])
+                finally:
+                    model.edits = saved
+            report["baked"] = baked
+            report["edit"] |= {
+                "kl_baked_vs_clamped_retain": kl_retain,
+                "kl_baked_vs_clamped_forget": kl_forget,
+                "distill": dataclasses.asdict(dcfg) | {"steps": stats.steps, "final_kl": stats.last_loss},
+            }
+            stages.append({"name": "baked", "detail": "clamp distilled into plain weights", "metrics": baked})
+            report["after"] = baked
+            report["clamped_only"] = after
+            with timer("export"):
+                (tmp / "model").mkdir()
+                parity = concept.retain_split()[1][:8] + concept.forget_split()[1][:8]
+                report["edit"]["export_parity_max_abs_diff"] = export_checkpoint(
+                    model, tmp / "model", parity, model_card(cfg, model, edit, report)
+                )
+                write_json(
+                    tmp / "model" / "mechunlearn_edit.json",
+                    edit.to_dict() | {"concept": concept.name, "distilled": True},
+                )
+            plain = "model"
+        prompts_after = greedy_complete(model, cfg.test_prompts, 20) if cfg.test_prompts else []
+        report["model"] = {"name": model.name, "base": base_ref, "fingerprint_before": ranking.model.get("fingerprint")}
+        report["test_prompts"] = [
+            {"prompt": p, "before": b, "after": a}
+            for p, b, a in zip(cfg.test_prompts, prompts_before, prompts_after, strict=True)
+        ]
+        report["stages"] = stages
+        with timer("plots"):
+            write_html(
+                feature_ranking_figure(ranking, table, top=40, clamped=len(features) if cfg.features is None else 0),
+                tmp / "ranking.html",
+            )
+            ranking.save(tmp / "ranking")
+            write_json(tmp / "ranking" / "features.json", table)
+            report["top_units"] = [
+                {k: r[k] for k in ("rank", "feature", "score", "freq_concept", "freq_other")} for r in table[:20]
+            ]
+        write_stack(tmp, base_ref, prior_edits + [edit.to_dict()], plain, stages)
+        report["timing"] = timer.seconds | {"total": round(sum(timer.seconds.values()), 3)}
+        write_json(tmp / "report.json", report)
+        log.info("report: %s", report)
+    print_fn(stage_table(stages))
+    print_fn(f"clamped {len(features)} SAE features at {hook} ({cfg.mode}, value {cfg.clamp_value})")
+    if cfg.bake:
+        e = report["edit"]
+        print_fn(
+            f"baked by distillation: KL to the clamped model {e['kl_baked_vs_clamped_retain']:.4f} nats/token "
+            "(retain), "
+            f"{e['kl_baked_vs_clamped_forget']:.4f} (forget)"
+        )
+    else:
+        print_fn("the clamp is kept as an edit (edits.json); `--bake` distils it into a plain checkpoint")
+    print_fn(f"wrote {out}")
+    return report

@@ -1,0 +1,89 @@
+"""Edit stacks: what an output folder holds, and how ``--from`` / ``load_model`` continue from it.
+
+Every ``prune``/``clamp`` output folder has ``edits.json``::
+
+    {"base_model": "bundled" | folder | hub id, "edits": [edit dicts, in order],
+     "plain_checkpoint": "model" | null, "stages": [...]}
+
+With ``plain_checkpoint`` set, ``DIR/model`` is a plain HF checkpoint with every edit in it
+(baked or distilled) and is what a later stage loads. Otherwise the edits are re-applied as
+hooks on the base model when the folder is loaded (an SAE clamp, which has no exact weights).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mechunlearn.errors import MechUnlearnError
+from mechunlearn.io import write_json
+from mechunlearn.models.hooked import HookedLM
+from mechunlearn.paths import BUNDLED_MODEL_NAME, home
+
+STACK_FILE = "edits.json"
+
+
+def model_reference(model: HookedLM) -> str:
+    """How to load ``model`` again: ``bundled``, a folder (relative to the checkout if inside), or a hub id."""
+    if model.name == BUNDLED_MODEL_NAME:
+        return "bundled"
+    p = Path(model.source_path)
+    if not p.is_dir():
+        return model.name
+    try:
+        return str(p.resolve().relative_to(home()))
+    except ValueError:
+        return str(p.resolve())
+
+
+def is_stack(folder: str | Path) -> bool:
+    return (Path(folder) / STACK_FILE).is_file()
+
+
+def write_stack(
+    folder: Path, base_model: str, edits: list[dict], plain_checkpoint: str | None, stages: list[dict]
+) -> None:
+    write_json(
+        folder / STACK_FILE,
+        {"base_model": base_model, "edits": edits, "plain_checkpoint": plain_checkpoint, "stages": stages},
+    )
+
+
+def read_stack(folder: str | Path) -> dict[str, Any]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MechUnlearnError(f"--from folder does not exist: {folder}")
+    if not is_stack(folder):
+        raise MechUnlearnError(
+            f"{folder} is not a mechunlearn output (no {STACK_FILE}); give the folder a `prune` or `clamp` run wrote"
+        )
+    try:
+        stack = json.loads((folder / STACK_FILE).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise MechUnlearnError(f"{folder / STACK_FILE}:{e.lineno}: malformed JSON ({e.msg})") from e
+    for key in ("base_model", "edits", "plain_checkpoint"):
+        if key not in stack:
+            raise MechUnlearnError(f"{folder / STACK_FILE} has no '{key}'; it was not written by mechunlearn")
+    return stack
+
+
+def load_stack(folder: str | Path, *, device=None, dtype="float32") -> tuple[HookedLM, dict[str, Any]]:
+    """The model an output folder describes, edits in force; and its stack record."""
+    from mechunlearn.edits import edit_from_dict
+    from mechunlearn.models.loading import load_model
+
+    folder = Path(folder)
+    stack = read_stack(folder)
+    if stack["plain_checkpoint"]:
+        model = load_model(folder / stack["plain_checkpoint"], device=device, dtype=dtype)
+        model.edits = []  # already in the weights
+    else:
+        base = stack["base_model"]
+        if base != "bundled" and not Path(base).is_absolute() and (home() / base).is_dir():
+            base = str(home() / base)
+        model = load_model(base, device=device, dtype=dtype)
+        model.edits = [edit_from_dict(e) for e in stack["edits"]]
+        for e in model.edits:
+            e.hooks(model)  # validates (SAE found and fits, indices in range) before any work
+    return model, stack

@@ -1,0 +1,211 @@
+"""SAEs with sae-lens: loading and refusals, training with sae-lens' trainer, clamping, feature ranking."""
+
+import json
+import os
+import time
+
+import pytest
+import torch
+
+from mechunlearn.concepts import load_concept
+from mechunlearn.edits import SAEClamp
+from mechunlearn.edits.sae_clamp import clamp_features
+from mechunlearn.errors import MechUnlearnError
+from mechunlearn.models import load_model
+from mechunlearn.ranking.base import FEATURE_RANKERS
+from mechunlearn.ranking.sae_store import rank_features
+from mechunlearn.saes import load_sae
+from mechunlearn.saes.loading import check_sae_fits
+from mechunlearn.saes.training import TrainSAEConfig, fit_sae, training_sae
+from tests.test_ranking import PLANT, plant_concept_neuron
+
+PLANTED_FEATURE = 3
+
+
+def write_sae(folder, d_in: int, hook: str, d_sae: int = 16, reads: int | None = None, model_name="tiny"):
+    """A sae-lens StandardSAE saved in sae-lens format; feature 3 reads input unit ``reads``."""
+    from sae_lens import StandardSAE, StandardSAEConfig
+    from sae_lens.saes.sae import SAEMetadata
+
+    cfg = StandardSAEConfig(d_in=d_in, d_sae=d_sae, metadata=SAEMetadata(hook_name=hook, model_name=model_name))
+    sae = StandardSAE(cfg)
+    with torch.no_grad():
+        for p in sae.parameters():
+            p.zero_()
+        if reads is None:
+            torch.manual_seed(0)
+            sae.W_enc.normal_(0, 0.3)
+            sae.W_dec.normal_(0, 0.3)
+        else:
+            sae.W_enc[reads, PLANTED_FEATURE] = 1.0
+            sae.W_dec[PLANTED_FEATURE, reads] = 1.0
+    sae.save_model(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def planted(tiny_gpt2_dir, planted_concept_dir):
+    model = load_model(tiny_gpt2_dir, device="cpu")
+    concept = load_concept(planted_concept_dir)
+    plant_concept_neuron(model, concept)
+    return model, concept
+
+
+@pytest.fixture(scope="module")
+def planted_sae(tmp_path_factory, planted):
+    model, _ = planted
+    hook = model.mlp_hook(PLANT.layer)
+    return str(write_sae(tmp_path_factory.mktemp("sae") / "planted", model.d_mlp, hook, reads=PLANT.index))
+
+
+# ---- loading and refusals --------------------------------------------------------------
+def test_local_sae_folder_loads_and_fits(tiny_gpt2_dir, tmp_path):
+    model = load_model(tiny_gpt2_dir, device="cpu")
+    folder = write_sae(tmp_path / "s", model.d_model, "blocks.0.hook_resid_pre")
+    sae = load_sae(folder)
+    assert sae.cfg.d_sae == 16
+    assert check_sae_fits(sae, model) == "blocks.0.hook_resid_pre"
+
+
+def test_sae_for_another_size_or_hook_is_refused(tiny_gpt2_dir, tmp_path):
+    model = load_model(tiny_gpt2_dir, device="cpu")
+    wrong_size = load_sae(write_sae(tmp_path / "a", 768, "blocks.0.hook_resid_pre", model_name="gpt2-small"))
+    with pytest.raises(MechUnlearnError, match=r"inputs of size 768 .*'gpt2-small'.* has size 32"):
+        check_sae_fits(wrong_size, model)
+    wrong_hook = load_sae(write_sae(tmp_path / "b", 32, "blocks.8.hook_resid_pre", model_name="gpt2-small"))
+    with pytest.raises(MechUnlearnError, match=r"hook 'blocks.8.hook_resid_pre'.*does not have"):
+        check_sae_fits(wrong_hook, model)
+
+
+@pytest.mark.parametrize(
+    ("spec", "msg"),
+    [
+        ("/no/such/sae", "SAE folder does not exist: /no/such/sae"),
+        ("no-such-release:blocks.0.hook_resid_pre", "unknown SAE release 'no-such-release'"),
+        ("gpt2-small-res-jb:blocks.99.hook_resid_pre", "release 'gpt2-small-res-jb' has no SAE 'blocks.99.hook_resid_pre'"),
+    ],
+)
+def test_bad_sae_specs(spec, msg):
+    with pytest.raises(MechUnlearnError, match=msg.replace("(", r"\(").replace(")", r"\)")):
+        load_sae(spec)
+
+
+def test_folder_without_cfg_is_refused(tmp_path):
+    with pytest.raises(MechUnlearnError, match="no cfg.json"):
+        load_sae(tmp_path)
+
+
+def test_release_offline_fails_fast_with_instructions(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path))  # nothing cached
+    t = time.perf_counter()
+    with pytest.raises(MechUnlearnError, match=r"huggingface-cli download jbloom/GPT2-Small-SAEs-Reformatted"):
+        load_sae("gpt2-small-res-jb:blocks.8.hook_resid_pre")
+    assert time.perf_counter() - t < 10
+
+
+# ---- training with sae-lens ------------------------------------------------------------
+def test_sae_lens_trainer_learns_to_reconstruct(tiny_gpt2_dir):
+    from mechunlearn.saes.quality import measure_sae
+
+    model = load_model(tiny_gpt2_dir, device="cpu")
+    docs = [f"The {w} went to the {v} market on day {i}." for i in range(40) for w, v in (("cat", "big"), ("dog", "old"))]
+    cfg = TrainSAEConfig(hook="blocks.1.hook_resid_pre", d_sae=64, tokens=40_000, batch_tokens=256, k=8, lr=3e-3)
+    untrained = measure_sae(model, training_sae(cfg, model.d_model, {"hook_name": cfg.hook}), cfg.hook, docs[:20])
+    sae, trainer, _ = fit_sae(model, cfg, docs, progress=False)
+    q = measure_sae(model, sae, cfg.hook, docs[:20])
+    assert trainer.n_training_steps == 40_000 // 256
+    assert q.l0 <= 8 + 1e-6  # top-k: at most k features per token
+    assert q.explained_variance > untrained.explained_variance + 0.2
+    assert q.mse < untrained.mse / 2
+
+
+def test_train_sae_command_writes_sae_lens_folder(monkeypatch, capsys, tiny_gpt2_dir, tmp_path):
+    from sae_lens import SAE
+
+    from tests.test_cli import run_cli
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"The fox jumped over {i} lazy dogs at Hogwarts." for i in range(60)) + "\n")
+    out = tmp_path / "sae"
+    args = ["train-sae", "--model", tiny_gpt2_dir, "--hook", "blocks.0.hook_resid_post", "--d-sae", "48"]
+    code, stdout, err = run_cli(monkeypatch, capsys, *args, "--tokens", "8192", "--corpus", corpus, "--out", out)
+    assert code == 0, err
+    for name in ("cfg.json", "sae_weights.safetensors", "sparsity.safetensors", "quality.json", "config.json", "run.log"):
+        assert (out / name).is_file(), name
+    q = json.loads((out / "quality.json").read_text())["quality_heldout"]
+    assert set(q) >= {"l0", "explained_variance", "ce_loss_recovered"}
+    sae = SAE.load_from_disk(str(out))  # plain sae-lens can read it
+    assert sae.cfg.d_sae == 48 and sae.cfg.metadata.hook_name == "blocks.0.hook_resid_post"
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--tokens", "8192", "--corpus", corpus, "--out", out)
+    assert code == 2 and "already exists" in err
+
+
+# ---- clamping --------------------------------------------------------------------------
+def test_clamp_modes_on_features():
+    f = torch.tensor([[0.0, 2.0, 5.0], [1.0, 0.5, 0.0]])
+    idx = torch.tensor([1, 2])
+    assert clamp_features(f, idx, "zero", 0, "fixed", 0).tolist() == [[0, 0, 0], [1, 0, 0]]
+    assert clamp_features(f, idx, "negative", 2, "multiplier", 0).tolist() == [[0, -4, -10], [1, -1, 0]]
+    assert clamp_features(f, idx, "negative", 3, "fixed", 0).tolist() == [[0, -3, -3], [1, -3, -3]]
+    assert clamp_features(f, idx, "conditional", 3, "fixed", 1.0).tolist() == [[0, -3, -3], [1, 0.5, 0]]
+
+
+def test_unchanged_features_leave_logits_exact(tiny_gpt2_dir, tmp_path):
+    """The SAE's error term is added back: a clamp that changes nothing changes no logit."""
+    model = load_model(tiny_gpt2_dir, device="cpu")
+    folder = write_sae(tmp_path / "s", model.d_model, "blocks.1.hook_resid_pre")
+    ids, mask = model.pad([model.encode("The cat went to the big market"), model.encode("A dog")])
+    clean = model.logits(ids, mask)
+    model.edits = [SAEClamp(str(folder), [], "zero")]
+    assert (model.logits(ids, mask) - clean).abs().max() <= 1e-4
+    model.edits = [SAEClamp(str(folder), list(range(16)), "negative", 0.0 + 1e-9, "multiplier")]
+    assert (model.logits(ids, mask) - clean).abs().max() > 1e-4  # ... and clamping does act
+    f_before = load_sae(folder).encode(torch.randn(4, model.d_model))
+    assert f_before.shape == (4, 16)
+
+
+def test_clamp_validates_indices_and_mode(tiny_gpt2_dir, tmp_path):
+    model = load_model(tiny_gpt2_dir, device="cpu")
+    folder = write_sae(tmp_path / "s", model.d_model, "blocks.1.hook_resid_pre")
+    with pytest.raises(MechUnlearnError, match=r"feature indices \[16, 99\] are outside the SAE's 16 features"):
+        SAEClamp(str(folder), [0, 16, 99], "zero").hooks(model)
+    with pytest.raises(MechUnlearnError, match="unknown clamp mode 'soft'"):
+        SAEClamp(str(folder), [0], "soft")
+    with pytest.raises(MechUnlearnError, match="cannot be written into the weights exactly"):
+        SAEClamp(str(folder), [0], "zero").bake(model)
+
+
+def test_zero_clamp_of_planted_feature_equals_neuron_ablation(planted, planted_sae):
+    from mechunlearn.edits import NeuronAblation
+
+    model, concept = planted
+    ids, mask = model.pad([model.encode(f.prompt) for f in concept.facts_forget])
+    model.edits = [SAEClamp(planted_sae, [PLANTED_FEATURE], "zero")]
+    clamped = model.logits(ids, mask)
+    model.edits = [NeuronAblation([PLANT], "zero")]
+    ablated = model.logits(ids, mask)
+    model.edits = []
+    clean = model.logits(ids, mask)
+    assert (clamped - clean).abs().max() > 0.1
+    assert (clamped - ablated).abs().max() <= 1e-4
+
+
+# ---- ranking ---------------------------------------------------------------------------
+@pytest.mark.parametrize("method", sorted(FEATURE_RANKERS))
+def test_every_feature_ranker_finds_the_planted_feature(planted, planted_sae, method, tmp_path):
+    model, concept = planted
+    sae = load_sae(planted_sae)
+    opts = {"min_steps": 300} if method == "sae-probe" else {}
+    r, folder = rank_features(model, sae, planted_sae, concept, method, opts, store=tmp_path)
+    assert r.top_features(1) == [PLANTED_FEATURE]
+    assert folder == tmp_path / model.name.split(os.sep)[-1] / concept.name / f"sae-{model.mlp_hook(1)}" / method
+    table = json.loads((folder / "features.json").read_text())
+    top = table[0]
+    assert top["feature"] == PLANTED_FEATURE and top["freq_concept"] > 0.9 and top["freq_other"] == 0
+    assert top["contexts"] and all("[[" in c["text"] for c in top["contexts"])
+    assert any(k in c["text"] for c in top["contexts"] for k in ("Hogwarts", "Dumbledore"))
+    with pytest.raises(MechUnlearnError, match="between 1 and 16 \\(the SAE's width\\)"):
+        r.top(17)
