@@ -113,7 +113,7 @@ class PruneConfig:
         return cls.from_dict(read_config_file(path))
 
 
-DEFAULT_CLAMP = {"top_k": 128, "mode": "negative", "value": 4.0}  # see bench/RESULTS.md (SAE clamping)
+DEFAULT_CLAMP = {"top_k": 128, "mode": "negative", "value": 2.0}  # see bench/RESULTS.md (SAE clamping)
 DEFAULT_SAE_HOOK = "blocks.2.hook_resid_pre"  # where the shipped SAE of the bundled model reads
 
 
