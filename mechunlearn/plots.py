@@ -62,7 +62,18 @@ def tradeoff_figure(curves: dict[str, dict[str, list[float]]], before: dict[str,
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+    palette = [
+        "#1f77b4",
+        "#d62728",
+        "#2ca02c",
+        "#9467bd",
+        "#ff7f0e",
+        "#8c564b",
+        "#e377c2",
+        "#7f7f7f",
+        "#bcbd22",
+        "#17becf",
+    ]
     fig = make_subplots(
         rows=1,
         cols=2,

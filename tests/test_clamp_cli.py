@@ -9,7 +9,7 @@ from transformers import AutoModelForCausalLM
 from mechunlearn.edits import SAEClamp
 from mechunlearn.models import load_model
 from tests.test_cli import run_cli
-from tests.test_saes import PLANTED_FEATURE, write_sae
+from tests.test_saes import write_sae
 
 PRUNE_KEYS = {"before", "after", "edit", "model", "test_prompts", "stages", "top_units", "timing"}
 

@@ -82,7 +82,10 @@ def test_sae_for_another_size_or_hook_is_refused(tiny_gpt2_dir, tmp_path):
     [
         ("/no/such/sae", "SAE folder does not exist: /no/such/sae"),
         ("no-such-release:blocks.0.hook_resid_pre", "unknown SAE release 'no-such-release'"),
-        ("gpt2-small-res-jb:blocks.99.hook_resid_pre", "release 'gpt2-small-res-jb' has no SAE 'blocks.99.hook_resid_pre'"),
+        (
+            "gpt2-small-res-jb:blocks.99.hook_resid_pre",
+            "release 'gpt2-small-res-jb' has no SAE 'blocks.99.hook_resid_pre'",
+        ),
     ],
 )
 def test_bad_sae_specs(spec, msg):
@@ -111,7 +114,9 @@ def test_sae_lens_trainer_learns_to_reconstruct(tiny_gpt2_dir):
     from mechunlearn.saes.quality import measure_sae
 
     model = load_model(tiny_gpt2_dir, device="cpu")
-    docs = [f"The {w} went to the {v} market on day {i}." for i in range(40) for w, v in (("cat", "big"), ("dog", "old"))]
+    docs = [
+        f"The {w} went to the {v} market on day {i}." for i in range(40) for w, v in (("cat", "big"), ("dog", "old"))
+    ]
     cfg = TrainSAEConfig(hook="blocks.1.hook_resid_pre", d_sae=64, tokens=40_000, batch_tokens=256, k=8, lr=3e-3)
     untrained = measure_sae(model, training_sae(cfg, model.d_model, {"hook_name": cfg.hook}), cfg.hook, docs[:20])
     sae, trainer, _ = fit_sae(model, cfg, docs, progress=False)
@@ -133,7 +138,14 @@ def test_train_sae_command_writes_sae_lens_folder(monkeypatch, capsys, tiny_gpt2
     args = ["train-sae", "--model", tiny_gpt2_dir, "--hook", "blocks.0.hook_resid_post", "--d-sae", "48"]
     code, stdout, err = run_cli(monkeypatch, capsys, *args, "--tokens", "8192", "--corpus", corpus, "--out", out)
     assert code == 0, err
-    for name in ("cfg.json", "sae_weights.safetensors", "sparsity.safetensors", "quality.json", "config.json", "run.log"):
+    for name in (
+        "cfg.json",
+        "sae_weights.safetensors",
+        "sparsity.safetensors",
+        "quality.json",
+        "config.json",
+        "run.log",
+    ):
         assert (out / name).is_file(), name
     q = json.loads((out / "quality.json").read_text())["quality_heldout"]
     assert set(q) >= {"l0", "explained_variance", "ce_loss_recovered"}

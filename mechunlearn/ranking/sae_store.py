@@ -20,20 +20,14 @@ from mechunlearn.paths import probes_dir
 from mechunlearn.ranking.base import Ranking, get_feature_ranker
 from mechunlearn.ranking.data import probing_items
 from mechunlearn.ranking.sae_data import feature_stats, top_contexts
-from mechunlearn.ranking.store import _store, concept_hash, model_slug
+from mechunlearn.ranking.store import _store, concept_hash, make_config, model_slug
 from mechunlearn.saes.loading import check_sae_fits, sae_fingerprint
 
 FEATURE_METHODS_DEFAULT = "sae-activation"
 
 
 def make_feature_config(method: str, overrides: dict | None = None):
-    cfg_cls, _ = get_feature_ranker(method)
-    overrides = dict(overrides or {})
-    names = {f.name for f in dataclasses.fields(cfg_cls)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise MechUnlearnError(f"unknown option(s) {unknown} for ranking method '{method}'; valid: {sorted(names)}")
-    return cfg_cls(**overrides)
+    return make_config(method, overrides, registry=get_feature_ranker)
 
 
 def feature_table(model: HookedLM, sae, concept: Concept, ranking: Ranking, n_contexts: int = 3) -> list[dict]:

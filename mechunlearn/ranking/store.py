@@ -44,9 +44,9 @@ def ranking_key(method: str, cfg: object, fingerprint: str, concept: Concept) ->
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def make_config(method: str, overrides: dict | None = None):
+def make_config(method: str, overrides: dict | None = None, registry=get_ranker):
     """The method's config dataclass with ``overrides``; unknown keys are an error naming them."""
-    cfg_cls, _ = get_ranker(method)
+    cfg_cls, _ = registry(method)
     overrides = dict(overrides or {})
     names = {f.name for f in dataclasses.fields(cfg_cls)}
     unknown = sorted(set(overrides) - names)
