@@ -15,6 +15,16 @@ from typing import Any
 from mechunlearn.errors import MechUnlearnError
 from mechunlearn.retrain import RetrainConfig
 
+
+def build(cls, d: dict[str, Any], what: str):
+    """``cls(**d)`` for a config dataclass; unknown keys are one error naming them and the valid ones."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise MechUnlearnError(f"unknown {what}(s) {unknown}; valid: {sorted(names)}")
+    return cls(**d)
+
+
 DEFAULT_TOP_K = 256  # best trade-off in bench/RESULTS.md (attribution, zero ablation)
 
 
@@ -79,11 +89,7 @@ class PruneConfig:
         self.retrain_config()  # validates its keys
 
     def retrain_config(self) -> RetrainConfig:
-        names = {f.name for f in dataclasses.fields(RetrainConfig)}
-        unknown = sorted(set(self.retrain_options) - names)
-        if unknown:
-            raise MechUnlearnError(f"unknown retrain option(s) {unknown}; valid: {sorted(names)}")
-        return RetrainConfig(**self.retrain_options)
+        return build(RetrainConfig, self.retrain_options, "retrain option")
 
     def n_pruned(self, n_neurons: int) -> int:
         """How many neurons to prune out of ``n_neurons``."""
@@ -102,11 +108,7 @@ class PruneConfig:
         """Build from a dict (this format or the legacy NeuroX-tool format); unknown keys are an error."""
         if "neural_probing" in d or "base_model" in d:
             d = legacy_to_prune(d)
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise MechUnlearnError(f"unknown config key(s) {unknown}; valid keys: {sorted(names)}")
-        return cls(**d)
+        return build(cls, d, "config key")
 
     @classmethod
     def from_file(cls, path: str | Path) -> PruneConfig:
@@ -183,22 +185,14 @@ class ClampConfig:
     def distill_config(self):
         from mechunlearn.distill import DistillConfig
 
-        names = {f.name for f in dataclasses.fields(DistillConfig)}
-        unknown = sorted(set(self.distill_options) - names)
-        if unknown:
-            raise MechUnlearnError(f"unknown distill option(s) {unknown}; valid: {sorted(names)}")
-        return DistillConfig(**self.distill_options)
+        return build(DistillConfig, self.distill_options, "distill option")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ClampConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise MechUnlearnError(f"unknown config key(s) {unknown}; valid keys: {sorted(names)}")
-        return cls(**d)
+        return build(cls, d, "config key")
 
     @classmethod
     def from_file(cls, path: str | Path) -> ClampConfig:

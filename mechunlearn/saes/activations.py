@@ -31,7 +31,7 @@ def document_batches(model: HookedLM, docs: Sequence[str], batch_size: int) -> I
 
 @torch.no_grad()
 def hook_activations(model: HookedLM, hook: str, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Activations ``[batch, pos, d]`` at ``hook`` (edits in force), the forward stopped there when possible."""
+    """Activations ``[batch, pos, d]`` at ``hook`` (edits in force)."""
     model.check_hook(hook)
     got: dict[str, torch.Tensor] = {}
 
