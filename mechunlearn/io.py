@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mechunlearn import interrupts
 from mechunlearn.errors import MechUnlearnError
 
 
@@ -91,16 +92,25 @@ def ensure_new_dir(path: str | Path) -> Path:
 def staged_dir(final: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling folder that becomes ``final`` only if the block succeeds.
 
-    On any error the temporary folder is removed, so no half-written output is left behind.
+    On any error or interrupt the temporary folder (and any parent folder made for it) is
+    removed, so no half-written output is left behind.
     """
     final = ensure_new_dir(final)
+    made = [p for p in final.parents if not p.exists()]  # parents this run creates (removed on failure)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-"))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the output folder is an ordinary one
+    tmp: Path | None = None
     try:
+        with interrupts.deferred():  # an interrupt is raised once the folder is known and guarded
+            tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-"))
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the output folder is an ordinary one
         yield tmp
         ensure_new_dir(final)
         os.replace(tmp, final)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with interrupts.deferred():  # a second Ctrl-C must not leave half the folder behind
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            for p in made:  # innermost first
+                with contextlib.suppress(OSError):
+                    p.rmdir()
         raise
