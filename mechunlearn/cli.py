@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 
 import typer
 
 from mechunlearn.errors import MechUnlearnError
+from mechunlearn.progress import say
 
 app = typer.Typer(
     add_completion=False,
@@ -17,22 +17,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Find where a concept lives in a language model and remove it there.",
 )
-
-
-def _quiet_libraries() -> None:
-    import os
-    import warnings
-
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    warnings.filterwarnings("ignore")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    logging.getLogger("transformer_lens").setLevel(logging.ERROR)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:  # the console shows warnings; run.log gets everything
-        handler.setLevel(logging.WARNING)
 
 
 @app.command("prune")
@@ -82,7 +66,7 @@ def prune_cmd(
         base.pop("ratio", None)
     if "ratio" in given:
         base.pop("top_k", None)
-    prune(PruneConfig.from_dict(base | given))
+    prune(PruneConfig.from_dict(base | given), print_fn=say)
 
 
 @app.command("clamp")
@@ -149,7 +133,7 @@ def clamp_cmd(
         base.pop("top_k", None)
     if "top_k" in given:
         base.pop("features", None)
-    clamp(ClampConfig.from_dict(base | given))
+    clamp(ClampConfig.from_dict(base | given), print_fn=say)
 
 
 @app.command("train-sae")
@@ -186,7 +170,8 @@ def train_sae_cmd(
             seed=seed,
             device=device,
             out=str(out) if out else None,
-        )
+        ),
+        print_fn=say,
     )
 
 
@@ -211,7 +196,7 @@ def rank_cmd(
             opts[k] = json.loads(v)
         except json.JSONDecodeError:
             opts[k] = v
-    rank_job(concept=concept, model=model, method=method, options=opts, device=device, out=out)
+    rank_job(concept=concept, model=model, method=method, options=opts, device=device, out=out, print_fn=say)
 
 
 @app.command("cache")
@@ -227,7 +212,16 @@ def cache_cmd(
     """Cache activations of the concept's probing sentences: statistics by label, or shards on disk."""
     from mechunlearn.pipeline.cache import cache_job
 
-    cache_job(concept=concept, model=model, hooks=hook, to_disk=to_disk, batch_size=batch_size, device=device, out=out)
+    cache_job(
+        concept=concept,
+        model=model,
+        hooks=hook,
+        to_disk=to_disk,
+        batch_size=batch_size,
+        device=device,
+        out=out,
+        print_fn=say,
+    )
 
 
 @app.command("evaluate")
@@ -256,25 +250,11 @@ def concepts_cmd() -> None:
 
 
 def main() -> None:
-    """Entry point: user errors print one line and exit 2, never a traceback."""
-    _quiet_libraries()
-    try:
-        app(standalone_mode=False)
-    except MechUnlearnError as e:
-        typer.secho(f"error: {e}", fg="red", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as e:  # click usage errors
-        import click
+    """Entry point: a usage error or bad input prints one line and exits 2, never a traceback;
+    -q/--quiet and -v/--verbose on every command; see mechunlearn.cli_errors for every exit status."""
+    from mechunlearn.cli_errors import run
 
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
+    sys.exit(run(app))
 
 
 if __name__ == "__main__":

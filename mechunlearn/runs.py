@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from mechunlearn import progress
 from mechunlearn.io import staged_dir, write_json
 from mechunlearn.paths import runs_dir
 
@@ -37,10 +38,17 @@ class Timer:
     def __call__(self, stage: str) -> Iterator[None]:
         t = time.perf_counter()
         logging.getLogger("mechunlearn").info("stage %s ...", stage)
+        progress.stage_started(stage)
+        failed = False
         try:
             yield
+        except BaseException:
+            failed = True  # an error or interrupt names this stage (see mechunlearn.cli_errors)
+            raise
         finally:
-            self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - t, 3)
+            took = time.perf_counter() - t
+            self.seconds[stage] = round(self.seconds.get(stage, 0.0) + took, 3)
+            progress.stage_finished(stage, took, failed=failed)
 
 
 @contextlib.contextmanager
