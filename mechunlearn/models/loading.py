@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from mechunlearn.errors import MechUnlearnError
+from mechunlearn.models.device import check_device
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.paths import BUNDLED_MODEL_NAME, bundled_model_dir
 
@@ -132,6 +133,7 @@ def load_model(
     Returns:
         A :class:`HookedLM` whose ``bridge`` is a TransformerBridge over the HF module.
     """
+    check_device(device, dtype)  # --device cuda on a CPU-only torch, bad dtype: one clear line, early
     from transformer_lens.model_bridge import TransformerBridge
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -161,8 +163,9 @@ def load_model(
             attn_implementation="eager",
             local_files_only=src.local_files_only,
         )
-    except OSError as e:
-        raise MechUnlearnError(f"could not load model '{src.name}' from {src.path}: {e}") from e
+    except (OSError, ValueError, KeyError) as e:  # a folder that is not a loadable checkpoint: one line
+        why = " ".join(str(e).split())[:300] or type(e).__name__
+        raise MechUnlearnError(f"could not load model '{src.name}' from {src.path}: {why}") from e
     if device_map is None:
         hf_model.to(device)
     hf_model.eval()
