@@ -12,16 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mechunlearn.config_types import check_values
 from mechunlearn.errors import MechUnlearnError
 from mechunlearn.retrain import RetrainConfig
 
 
 def build(cls, d: dict[str, Any], what: str):
-    """``cls(**d)`` for a config dataclass; unknown keys are one error naming them and the valid ones."""
+    """``cls(**d)`` for a config dataclass; unknown keys and values of the wrong type (checked against
+    the field annotations) are one error naming the key, the value and what is valid."""
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - names)
     if unknown:
         raise MechUnlearnError(f"unknown {what}(s) {unknown}; valid: {sorted(names)}")
+    check_values(cls, d, what)
     return cls(**d)
 
 
@@ -262,7 +265,12 @@ def legacy_to_prune(d: dict[str, Any]) -> dict[str, Any]:
         out["probing_tokens"] = probing["tokens_input_path"]
         out["probing_labels"] = probing.get("labels_input_path")
     if "prune_ratio" in probing:
-        out["ratio"] = float(probing["prune_ratio"])
+        try:
+            out["ratio"] = float(probing["prune_ratio"])
+        except (TypeError, ValueError):
+            raise MechUnlearnError(
+                f"'neural_probing.prune_ratio' must be a number, got {json.dumps(probing['prune_ratio'])}"
+            ) from None
     opts = {}
     for old, new in (
         ("lambda_l1", "lambda_l1"),

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from mechunlearn.concepts import Concept
+from mechunlearn.config_types import check_values
 from mechunlearn.errors import MechUnlearnError
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.paths import probes_dir
@@ -52,6 +53,7 @@ def make_config(method: str, overrides: dict | None = None, registry=get_ranker)
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise MechUnlearnError(f"unknown option(s) {unknown} for ranking method '{method}'; valid: {sorted(names)}")
+    check_values(cfg_cls, overrides, f"ranking method '{method}' option")
     return cfg_cls(**overrides)
 
 
