@@ -107,10 +107,17 @@ class Ranking:
         folder = Path(folder)
         if not (folder / "ranking.json").is_file():
             raise MechUnlearnError(f"no ranking in {folder} (expected ranking.json and scores.safetensors)")
-        meta = json.loads((folder / "ranking.json").read_text())
-        t = load_file(str(folder / "scores.safetensors"))
-        meta.pop("n_layers", None), meta.pop("d_mlp", None)
-        return cls(scores=t["scores"].numpy(), order=t["order"].numpy(), **meta)
+        try:
+            meta = json.loads((folder / "ranking.json").read_text())
+            t = load_file(str(folder / "scores.safetensors"))
+            meta.pop("n_layers", None), meta.pop("d_mlp", None)
+            return cls(scores=t["scores"].numpy(), order=t["order"].numpy(), **meta)
+        except Exception as e:  # a folder someone else wrote, or a half-copied one: one line, not a traceback
+            why = " ".join(str(e).split())[:300] or type(e).__name__
+            raise MechUnlearnError(
+                f"{folder} does not hold a readable ranking ({type(e).__name__}: {why}); give a folder that "
+                "`mechunlearn rank` wrote (its ranking/) or a prune run's ranking/"
+            ) from None
 
 
 RankFn = Callable[..., Ranking]
