@@ -214,6 +214,10 @@ def report(e: BaseException) -> int:
     if _is_out_of_memory(e):
         _error(out_of_memory_message(e))
         return EXIT_FAILURE
+    full = _disk_full(e)
+    if full is not None:
+        _error(disk_full_message(full))
+        return EXIT_FAILURE
     if isinstance(e, OSError) and (e.errno is not None or e.filename):
         _error(os_error_message(e))
         return EXIT_FAILURE
@@ -361,16 +365,45 @@ def out_of_memory_message(e: BaseException) -> str:
     return f"out of memory while running {doing}: {got}; try {advice}"
 
 
+_DISK_FULL = re.compile(r"No space left on device|Disk quota exceeded|os error (28|122)\b|StorageFull")
+
+
+def _disk_full(e: BaseException) -> BaseException | None:
+    """The disk-full error in ``e``'s chain: an ``OSError`` (ENOSPC, EDQUOT), or a library's own
+    exception saying so (safetensors raises ``SafetensorError('... No space left on device (os error 28)')``)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return e
+        if _DISK_FULL.search(str(e)):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def disk_full_message(e: BaseException) -> str:
+    """Which output was being written; it was removed (staged folders are all-or-nothing)."""
+    from mechunlearn import io
+
+    path = getattr(e, "filename", None) or io.last_removed
+    where = f" {path}" if path is not None else " the output"
+    kept = " (the staged output folder was removed)" if io.last_removed is not None else ""
+    return (
+        f"no space left on the device while writing{where}; nothing was kept{kept}. "
+        "Free some space or pass --out on another disk"
+    )
+
+
 def os_error_message(e: OSError) -> str:
-    """Disk full, permission denied, ... named with the file; the staged output was already removed."""
+    """Permission denied, a file in the way, ... named with the file."""
     path = e.filename if e.filename is not None else None
     where = f" {path}" if path is not None else ""
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return (
-            f"no space left on the device while writing{where}; nothing was kept (the staged output folder "
-            "was removed). Free some space or pass --out on another disk"
-        )
     what = e.strerror or str(e)
+    if e.errno == errno.EEXIST:
+        return f"cannot create the folder{where}: a file of that name is in the way; choose another --out"
+    if e.errno == errno.ENOTDIR:
+        return f"cannot use{where}: part of that path is a file, not a folder; choose another --out"
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"cannot write or read{where}: {what}; choose a folder you can write (--out) or fix its permissions"
     return f"{what}:{where}" if where else what

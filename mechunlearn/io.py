@@ -88,6 +88,9 @@ def ensure_new_dir(path: str | Path) -> Path:
     return path
 
 
+last_removed: Path | None = None  # the output folder whose staged copy was last removed
+
+
 @contextlib.contextmanager
 def staged_dir(final: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling folder that becomes ``final`` only if the block succeeds.
@@ -95,6 +98,7 @@ def staged_dir(final: str | Path) -> Iterator[Path]:
     On any error or interrupt the temporary folder (and any parent folder made for it) is
     removed, so no half-written output is left behind.
     """
+    global last_removed
     final = ensure_new_dir(final)
     made = [p for p in final.parents if not p.exists()]  # parents this run creates (removed on failure)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +111,7 @@ def staged_dir(final: str | Path) -> Iterator[Path]:
         ensure_new_dir(final)
         os.replace(tmp, final)
     except BaseException:
+        last_removed = final  # named by the CLI's message when the error itself names no file
         with interrupts.deferred():  # a second Ctrl-C must not leave half the folder behind
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
