@@ -162,7 +162,7 @@ def run(app: typer.Typer, args: list[str] | None = None, prog_name: str = "mechu
     except BaseException as e:  # noqa: BLE001 - every way out is decided in report()
         return report(e)
     finally:
-        progress.flush_held()
+        progress.reset()  # in-process callers (tests, notebooks) get the library's quiet defaults back
         interrupts.uninstall()
 
 

@@ -70,6 +70,16 @@ def configure(*, quiet: bool = False, verbose: int = 0, terminal: bool | None = 
     return MODE
 
 
+def reset() -> None:
+    """Back to library behaviour (nothing printed, bars as the callers ask) once a command ended."""
+    MODE.held.clear()  # a command that failed has no final line to show
+    MODE.configured = MODE.quiet = MODE.stage_lines = False
+    MODE.verbose = 0
+    MODE.bars = True
+    if _tqdm_init is not None:
+        _set_bars(True)
+
+
 def _set_bars(on: bool) -> None:
     """Switch every tqdm bar off (or back on), whatever ``disable=`` its caller passes."""
     global _tqdm_init
@@ -158,7 +168,7 @@ def stage_finished(name: str, seconds: float, *, failed: bool = False) -> None:
             MODE.failed_stage = name
         return
     logging.getLogger("mechunlearn").info("stage %s done in %.1f s", name, seconds)
-    if MODE.stage_lines:
+    if MODE.stage_lines and not MODE.verbose:  # with -v the log line above says it
         _err(f"stage {name}: done in {seconds:.1f} s")
 
 
