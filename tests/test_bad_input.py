@@ -428,6 +428,15 @@ def background(bed, tmp_path_factory):
             if key in extra:
                 case[key] = {k: _fmt([v], bed)[0] if isinstance(v, str) else v for k, v in extra[key].items()}
         cases.append(case)
+    ok_home = bed["root"] / "ok-home"  # successful runs (output modes) write their ranking store here
+    (ok_home / "probes").mkdir(parents=True)
+    (ok_home / "data").symlink_to(REPO / "data")
+    for case_id, flags in OUTPUT_CASES:
+        args = ["prune", *flags, "--model", "{tiny}", "--concept", "{planted}", "--method", "probeless"]
+        args += ["--top-k", "4", "--out", "{root}/" + case_id]
+        cases.append(
+            {"id": case_id, "args": _fmt(args, bed), "cwd": str(bed["root"]), "env": {"MECHUNLEARN_HOME": str(ok_home)}}
+        )
     spec = {"preload": PRELOAD, "tmpdir": str(io), "cases": cases, "mounts": [str(bed["tmpfs"])]}
     (io / "spec.json").write_text(json.dumps(spec))
     runner = [sys.executable, str(Path(__file__).with_name("bad_input_runner.py"))]
@@ -480,6 +489,37 @@ def runner_results(background) -> dict[str, dict]:
     spec = json.loads((io / "spec.json").read_text())
     results = json.loads((io / "results.json").read_text())
     return {r["id"]: r | {"args": c["args"]} for r, c in zip(results, spec["cases"], strict=True)}
+
+
+# ----------------------------------------------------------------------------------------------
+# output off a terminal (the runner's children write to files): stage lines, no redraws; --quiet
+
+OUTPUT_CASES = [("ok-off-terminal", []), ("ok-quiet", ["--quiet"])]
+STAGES = ["load", "evaluate_before", "rank", "evaluate_after", "export", "plots"]
+
+
+def test_off_a_terminal_each_stage_is_one_line(runner_results, bed):
+    r = runner_results["ok-off-terminal"]
+    assert r["code"] == 0, r["stderr"]
+    assert "\r" not in r["stderr"] + r["stdout"], "progress-bar redraws in a log"
+    lines = r["stderr"].splitlines()
+    for stage in STAGES:
+        assert sum(bool(re.fullmatch(rf"stage {stage}: done in \d+\.\d s", ln)) for ln in lines) == 1, r["stderr"]
+    assert re.fullmatch(r"prune: done in \d+\.\d s", lines[-1]), r["stderr"]
+    assert len(r["stderr"]) < 3000 and "forget_ppl" in r["stdout"] and "pruned 4 neurons" in r["stdout"]
+    log = (bed["root"] / "ok-off-terminal" / "run.log").read_text()
+    assert all(f"stage {s} done in" in log for s in STAGES if s != "load")  # load ends before run.log opens
+
+
+def test_quiet_prints_only_the_table_and_the_output_path(runner_results, bed):
+    r = runner_results["ok-quiet"]
+    assert r["code"] == 0, r["stderr"]
+    assert r["stderr"] == ""
+    out = r["stdout"].strip().splitlines()
+    assert out[0].startswith("metric") and out[-1] == f"wrote {bed['root'] / 'ok-quiet'}"
+    assert all(re.match(r"\w+\s+-?[\d.]+\s+-?[\d.]+$", ln) for ln in out[1:-1]), r["stdout"]
+    log = (bed["root"] / "ok-quiet" / "run.log").read_text()
+    assert all(f"stage {s} done in" in log for s in STAGES if s != "load")  # run.log is complete either way
 
 
 @pytest.mark.parametrize(("case", "args", "code", "names", "extra"), ALL, ids=[c[0] for c in ALL])
