@@ -72,8 +72,10 @@ def _with_output_options(name: str, callback):
     error answers before any heavy import), times the command and flushes quiet mode's last line."""
     sig = inspect.signature(callback, eval_str=True)
     taken = {p.name for p in sig.parameters.values()}
+    used = {d for p in sig.parameters.values() for d in (getattr(p.default, "param_decls", None) or ())}
+    flags = {key: [f for f in decls if f not in used] for key, decls in OUTPUT_FLAGS.items()}  # the command's own win
     extra = []
-    if "quiet" not in taken:
+    if "quiet" not in taken and flags["quiet"]:
         extra.append(
             inspect.Parameter(
                 "quiet",
@@ -81,13 +83,13 @@ def _with_output_options(name: str, callback):
                 annotation=bool,
                 default=typer.Option(
                     False,
-                    *OUTPUT_FLAGS["quiet"],
+                    *flags["quiet"],
                     help="Print only the result table and the output path (no progress, no stage lines).",
                     rich_help_panel="Output",
                 ),
             )
         )
-    if "verbose" not in taken:
+    if "verbose" not in taken and flags["verbose"]:
         extra.append(
             inspect.Parameter(
                 "verbose",
@@ -95,7 +97,7 @@ def _with_output_options(name: str, callback):
                 annotation=int,
                 default=typer.Option(
                     0,
-                    *OUTPUT_FLAGS["verbose"],
+                    *flags["verbose"],
                     count=True,
                     help="Also show mechunlearn's log and the libraries' logs and warnings (-vv: debug).",
                     rich_help_panel="Output",

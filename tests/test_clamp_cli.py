@@ -132,9 +132,9 @@ def test_bad_clamp_input(monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir
     out = tmp_path / "never"
     args = clamp_args(tiny_gpt2_dir, planted_concept_dir, sae_dir, out, *extra, top_k=None)
     code, _, err = run_cli(monkeypatch, capsys, *args)
-    # one error line; off a terminal a stage that finished before the error has its line too
+    # one error line, the last; off a terminal a stage that finished before it has its line too
     assert code == 2 and msg in err, err
-    assert [ln for ln in err.splitlines() if not ln.startswith("stage ")] == [err.strip().splitlines()[-1]], err
+    assert [ln for ln in err.splitlines() if ln.startswith("error:")] == [err.strip().splitlines()[-1]], err
     assert not out.exists() and not list(tmp_path.glob(".never*"))
 
 

@@ -95,8 +95,8 @@ def test_bad_input_is_one_line_and_exit_2(monkeypatch, capsys, tiny_gpt2_dir, tm
     code, _, err = run_cli(monkeypatch, capsys, *base, *args)
     assert code == 2
     assert msg in err and "Traceback" not in err
-    # one error line; off a terminal a stage that finished before the error has its line too
-    assert [ln for ln in err.splitlines() if not ln.startswith("stage ")] == [err.strip().splitlines()[-1]]
+    # one error line, the last; off a terminal a stage that finished before it has its line too
+    assert [ln for ln in err.splitlines() if ln.startswith("error:")] == [err.strip().splitlines()[-1]]
     assert not out.exists() and not list(tmp_path.glob(".never*"))
 
 
