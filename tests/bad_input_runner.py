@@ -8,9 +8,10 @@ process, the cases milliseconds). Used by ``tests/test_bad_input.py``:
     python tests/bad_input_runner.py < cases.json > results.json
 
 Input: ``{"preload": [modules], "cases": [{"id", "args", "cwd", "env", "inject", "interrupt",
-"watch"}]}``. ``inject`` simulates what a test machine cannot produce on demand
-(``{"oom_in_stage": NAME}``, ``{"enospc_on": FILENAME}``); ``interrupt`` is
-``{"signal": N, "when": GLOB}``: the signal is sent once GLOB matches (a staged folder appeared).
+"watch"}]}``. ``inject`` makes what a test machine cannot produce at a chosen point:
+``{"oom_in_stage": NAME}`` (a real 32 TiB allocation in that stage, or with ``"message"`` CUDA's
+exception), ``{"enospc_on": FILENAME}``. ``interrupt`` is ``{"signal": N, "when": GLOB}``: the
+signal is sent once GLOB matches (a staged folder appeared).
 ``watch`` lists folders whose files must not change; ``mounts`` (top level) lists folders
 expected to be mount points (a tmpfs the caller mounted). Output: one result per case:
 ``code``, ``stdout``, ``stderr``, ``seconds``, ``changed`` (files created, removed or modified
@@ -42,7 +43,7 @@ def snapshot(roots: list[str]) -> dict[str, tuple[int, int]]:
 
 
 def _inject(spec: dict) -> None:
-    if "oom_in_stage" in spec:  # torch's own exception and message, raised inside that stage
+    if "oom_in_stage" in spec:  # torch's own exception inside that stage: a real allocation, or CUDA's message
         import torch
 
         from mechunlearn import runs
@@ -53,7 +54,9 @@ def _inject(spec: dict) -> None:
         def timed(self, stage):
             with original(self, stage):
                 if stage == target:
-                    raise torch.OutOfMemoryError(spec["message"])
+                    if spec.get("message"):
+                        raise torch.OutOfMemoryError(spec["message"])
+                    torch.empty(1 << 45, dtype=torch.uint8)  # 32 TiB: torch's real CPU allocator failure
                 yield
 
         runs.Timer.__call__ = timed

@@ -343,7 +343,8 @@ RUNNER = [
     ("ranking-garbage", ["prune", "--ranking", F + "/garbage_ranking", "--out", OUT], 2, ["garbage_ranking"]),
     (
         "ranking-other-model",
-        ["prune", "--model", "{tiny}", "--concept", "{planted}", "--ranking", "{bundled_ranking}", "--out", OUT],
+        ["prune", "--model", "{tiny}", "--concept", "{planted}", "--ranking", "{bundled_ranking}", "--top-k", "4"]
+        + ["--out", OUT],
         2,
         ["tiny-world-gpt2"],
     ),
@@ -355,14 +356,21 @@ RUNNER = [
 ENVIRONMENT = [
     (
         "out-of-memory",
-        ["prune", "--model", "{tiny}", "--concept", "harry_potter", "--out", OUT],
+        ["prune", "--model", "{tiny}", "--concept", "harry_potter", "--top-k", "4", "--out", OUT],
         1,
         ["out of memory", "evaluate_before", "2.00 GiB", "cuda:0", "bfloat16", "--device cpu"],
         {"inject": {"oom_in_stage": "evaluate_before", "message": CUDA_OOM}},
     ),
     (
+        "out-of-memory-cpu",
+        ["prune", "--model", "{tiny}", "--concept", "{planted}", "--top-k", "4", "--out", OUT],
+        1,
+        ["out of memory", "`prune` (stage rank)", "32.00 TiB", "the CPU", "bfloat16"],
+        {"inject": {"oom_in_stage": "rank"}},
+    ),
+    (
         "disk-full",
-        ["prune", "--model", "{tiny}", "--concept", "harry_potter", "--out", OUT],
+        ["prune", "--model", "{tiny}", "--concept", "harry_potter", "--top-k", "4", "--out", OUT],
         1,
         ["no space left", "config.json", "removed"],
         {"inject": {"enospc_on": "config.json"}},
@@ -517,7 +525,7 @@ def test_quiet_prints_only_the_table_and_the_output_path(runner_results, bed):
     assert r["stderr"] == ""
     out = r["stdout"].strip().splitlines()
     assert out[0].startswith("metric") and out[-1] == f"wrote {bed['root'] / 'ok-quiet'}"
-    assert all(re.match(r"\w+\s+-?[\d.]+\s+-?[\d.]+$", ln) for ln in out[1:-1]), r["stdout"]
+    assert all(re.match(r"\w+(\s+\S+){2}$", ln) for ln in out[1:-1]), r["stdout"]  # metric, before, after
     log = (bed["root"] / "ok-quiet" / "run.log").read_text()
     assert all(f"stage {s} done in" in log for s in STAGES if s != "load")  # run.log is complete either way
 

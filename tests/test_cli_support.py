@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import io
 import os
 import signal
@@ -106,3 +107,79 @@ def test_config_type_error_names_key_value_and_type():
     ):
         check_values(C, {"top_k": "many"})
     assert describe(list[str] | None) == "a list of strings or null"
+
+
+class Mode(str, enum.Enum):
+    zero = "zero"
+    mean = "mean"
+
+
+def test_a_value_outside_a_choice_is_a_usage_error(capsys):
+    import typer
+
+    from mechunlearn.cli_errors import run
+
+    app = typer.Typer()
+
+    @app.command("go")
+    def go(mode: Mode = typer.Option(Mode.zero)):  # noqa: B008
+        print(mode.value)
+
+    @app.command("other")
+    def other():
+        pass
+
+    assert run(app, ["go", "--mode", "half"], prog_name="mechunlearn") == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "Usage: mechunlearn go [OPTIONS]" and err[-1].startswith("error: ") and "'half'" in err[-1]
+    assert "zero" in err[-1] and len(err) == 3
+
+
+def _fake_cuda(monkeypatch, *, built: str | None, available: bool, count: int = 1, bf16: bool = True):
+    import torch
+
+    monkeypatch.setattr(torch.version, "cuda", built)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Tesla V100")
+
+
+@pytest.mark.parametrize(
+    ("device", "dtype", "fake", "msg"),
+    [
+        ("cuda", None, {"built": None, "available": False}, "CPU-only build), which cannot use a GPU; install a CUDA"),
+        ("cuda", None, {"built": "12.8", "available": False}, "(CUDA 12.8) sees no usable GPU"),
+        ("cuda:3", None, {"built": "12.8", "available": True, "count": 2}, "only 2 GPUs visible (cuda:0, cuda:1)"),
+        ("cuda", "bfloat16", {"built": "12.8", "available": True, "bf16": False}, "Tesla V100 cannot run it"),
+        ("npu", None, {"built": None, "available": False}, "unknown device 'npu'"),
+        ("cpu", "float8", {"built": None, "available": False}, "unknown dtype 'float8'"),
+        ("cpu", "int64", {"built": None, "available": False}, "dtype 'int64' cannot hold model weights"),
+    ],
+)
+def test_devices_and_dtypes_this_torch_cannot_run(monkeypatch, device, dtype, fake, msg):
+    from mechunlearn.models.device import check_device
+
+    _fake_cuda(monkeypatch, **fake)
+    with pytest.raises(MechUnlearnError) as e:
+        check_device(device, dtype)
+    assert msg in str(e.value) and "\n" not in str(e.value)
+
+
+def test_cpu_runs_every_float_dtype():
+    from mechunlearn.models.device import check_device
+
+    for dtype in ("float32", "float16", "bfloat16"):
+        check_device("cpu", dtype)
+
+
+def test_a_real_cpu_out_of_memory_is_read(monkeypatch):
+    import torch
+
+    from mechunlearn import cli_errors
+
+    with pytest.raises(RuntimeError) as e:
+        torch.empty(1 << 45, dtype=torch.uint8)  # torch's own allocator failure, nothing allocated
+    assert cli_errors._is_out_of_memory(e.value)
+    msg = cli_errors.out_of_memory_message(e.value)
+    assert "tried to allocate 32.00 TiB on the CPU (main memory)" in msg and "smaller model" in msg
