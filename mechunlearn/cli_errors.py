@@ -274,7 +274,7 @@ def _no_such_option(e, ctx) -> str:
     name = getattr(e, "option_name", None) or e.format_message().split(":", 1)[-1].split("(")[0].strip()
     possible = list(getattr(e, "possibilities", None) or [])
     if not possible and ctx is not None:
-        possible = difflib.get_close_matches(name, sorted(_opts(ctx.command)), n=3, cutoff=0.6)
+        possible = difflib.get_close_matches(name, sorted(_opts(ctx.command)), n=3, cutoff=0.75)
     hint = f"; did you mean {' or '.join(possible)}?" if possible else ""
     return f"no such option: {name}{hint}"
 
@@ -283,7 +283,7 @@ def _no_such_command(message: str, ctx) -> str:
     """``no such command 'prun'; did you mean 'prune'?`` (typer's suggestion, or close names)."""
     name = re.match(r"No such command '([^']*)'", message).group(1)
     commands = sorted(getattr(getattr(ctx, "command", None), "commands", None) or {})
-    possible = difflib.get_close_matches(name, commands, n=3, cutoff=0.6)
+    possible = difflib.get_close_matches(name, commands, n=3, cutoff=0.75)
     if possible:
         return f"no such command '{name}'; did you mean {' or '.join(repr(p) for p in possible)}?"
     return f"no such command '{name}'; the commands are {', '.join(commands)}"
