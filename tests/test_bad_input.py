@@ -307,7 +307,12 @@ RUNNER = [
     ("concept-missing-file", ["prune", "--concept", "{concept_no_facts}", "--out", OUT], 2, ["facts_forget.jsonl"]),
     ("concept-empty-keywords", ["rank", "--concept", "{concept_empty_keywords}", "--out", OUT], 2, ["keywords.txt"]),
     ("concept-empty-corpus", ["prune", "--concept", "{concept_empty_forget}", "--out", OUT], 2, ["forget.txt"]),
-    ("concept-malformed-jsonl", ["evaluate", "--concept", "{concept_malformed_jsonl}"], 2, ["facts_retain.jsonl:3"]),
+    (
+        "concept-malformed-jsonl",
+        ["prune", "--concept", "{concept_malformed_jsonl}", "--out", OUT],
+        2,
+        ["facts_retain.jsonl:3"],
+    ),  # fmt: skip
     ("concept-missing-key", ["prune", "--concept", "{concept_missing_answer}", "--out", OUT], 2, ["jsonl:2", "answer"]),
     ("concept-not-object", ["clamp", "--concept", "{concept_not_object}", "--out", OUT], 2, ["jsonl:1", "list"]),
     ("concept-not-utf8", ["prune", "--concept", "{concept_not_utf8}", "--out", OUT], 2, ["other.txt", "UTF-8"]),
@@ -356,7 +361,7 @@ RUNNER = [
 ENVIRONMENT = [
     (
         "out-of-memory",
-        ["prune", "--model", "{tiny}", "--concept", "harry_potter", "--top-k", "4", "--out", OUT],
+        ["prune", "--model", "{tiny}", "--concept", "{planted}", "--top-k", "2", "--out", OUT],
         1,
         ["out of memory", "evaluate_before", "2.00 GiB", "cuda:0", "bfloat16", "--device cpu"],
         {"inject": {"oom_in_stage": "evaluate_before", "message": CUDA_OOM}},
