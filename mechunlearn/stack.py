@@ -26,8 +26,12 @@ STACK_FILE = "edits.json"
 
 def model_reference(model: HookedLM) -> str:
     """How to load ``model`` again: ``bundled``, a folder (relative to the checkout if inside), or a hub id."""
+    from mechunlearn.models.registry import REAL_MODELS
+
     if model.name == BUNDLED_MODEL_NAME:
         return "bundled"
+    if model.name in REAL_MODELS:
+        return model.name  # fetched and converted from its packages wherever the folder is loaded
     p = Path(model.source_path)
     if not p.is_dir():
         return model.name
@@ -42,11 +46,23 @@ def is_stack(folder: str | Path) -> bool:
 
 
 def write_stack(
-    folder: Path, base_model: str, edits: list[dict], plain_checkpoint: str | None, stages: list[dict]
+    folder: Path,
+    base_model: str,
+    edits: list[dict],
+    plain_checkpoint: str | None,
+    stages: list[dict],
+    known: dict | None = None,
 ) -> None:
+    """Write ``edits.json``; ``known`` is the base model's known-fact subset, kept for later stages."""
     write_json(
         folder / STACK_FILE,
-        {"base_model": base_model, "edits": edits, "plain_checkpoint": plain_checkpoint, "stages": stages},
+        {
+            "base_model": base_model,
+            "edits": edits,
+            "plain_checkpoint": plain_checkpoint,
+            "stages": stages,
+            "known": known,
+        },
     )
 
 

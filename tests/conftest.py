@@ -40,7 +40,7 @@ def tiny_tokenizer_dir(tmp_path_factory) -> Path:
 
 
 def _tiny_config(arch: str, vocab: int, eos: int):
-    from transformers import GPT2Config, GPTNeoXConfig, LlamaConfig
+    from transformers import Gemma3TextConfig, GPT2Config, GPTNeoXConfig, LlamaConfig
 
     special = {"bos_token_id": eos, "eos_token_id": eos, "pad_token_id": eos}
     if arch == "gpt2":
@@ -66,6 +66,20 @@ def _tiny_config(arch: str, vocab: int, eos: int):
             max_position_embeddings=256,
             **special,
         )
+    if arch == "gemma3_text":  # Gemma 3: gated GELU-tanh MLP, sliding and global attention layers
+        return Gemma3TextConfig(
+            num_hidden_layers=2,
+            hidden_size=32,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=8,
+            intermediate_size=48,
+            vocab_size=vocab,
+            max_position_embeddings=256,
+            sliding_window=8,
+            layer_types=["sliding_attention", "full_attention"],
+            **special,
+        )
     raise ValueError(arch)
 
 
@@ -86,7 +100,7 @@ def build_tiny_model_dir(arch: str, tok_dir: Path, out: Path, seed: int = 0) -> 
     return out
 
 
-ARCHS = ["gpt2", "gpt_neox", "llama"]
+ARCHS = ["gpt2", "gpt_neox", "llama", "gemma3_text"]
 
 
 @pytest.fixture(scope="session", params=ARCHS)

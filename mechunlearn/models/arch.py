@@ -74,7 +74,8 @@ class ArchSpec:
 ARCHITECTURES: tuple[ArchSpec, ...] = (
     ArchSpec("gpt2", ("gpt2",), "transformer.h"),
     ArchSpec("gpt_neox", ("gpt_neox",), "gpt_neox.layers"),
-    ArchSpec("llama", ("llama", "mistral", "qwen2", "qwen3"), "model.layers"),
+    # gated MLPs: Llama, Mistral, Qwen, SmolLM2 (llama) and Gemma 1-3 (GELU-tanh gate, same layout)
+    ArchSpec("llama", ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text"), "model.layers"),
 )
 
 

@@ -18,7 +18,9 @@ import torch
 
 from mechunlearn.errors import MechUnlearnError
 from mechunlearn.models.device import check_device
+from mechunlearn.models.gguf import is_gguf
 from mechunlearn.models.hooked import HookedLM
+from mechunlearn.models.registry import REAL_MODELS, ensure_model, gguf_folder
 from mechunlearn.paths import BUNDLED_MODEL_NAME, bundled_model_dir
 
 HUB_HOST = ("huggingface.co", 443)
@@ -50,7 +52,9 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 def resolve_model(name_or_path: str | os.PathLike | None) -> ModelSource:
     """Decide where ``name_or_path`` loads from, failing fast with a clear message.
 
-    ``None`` and ``"bundled"`` mean the project's bundled model. A folder must hold a
+    ``None`` and ``"bundled"`` mean the project's bundled model. A name from
+    :data:`~mechunlearn.models.registry.REAL_MODELS` is fetched and converted once into the
+    cache; a ``.gguf`` file is converted once (cached by its sha256). A folder must hold a
     ``config.json``. A hub id is used from the local HF cache if present; otherwise the hub
     must be reachable within a few seconds, or the error says how to use a local copy.
     """
@@ -63,6 +67,10 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> ModelSource:
         return ModelSource(BUNDLED_MODEL_NAME, str(path), True)
     name = str(name_or_path)
     path = Path(name).expanduser()
+    if name in REAL_MODELS:
+        return ModelSource(name, str(ensure_model(name)), True)
+    if path.suffix.lower() == ".gguf" or (path.is_file() and is_gguf(path)):
+        return ModelSource(path.stem, str(gguf_folder(path)), True)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise MechUnlearnError(
@@ -72,8 +80,8 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> ModelSource:
         return ModelSource(name, str(path.resolve()), True)
     if path.exists() or _looks_like_path(name) or name.count("/") > 1:
         raise MechUnlearnError(
-            f"model path does not exist: {name}; give a local checkpoint folder, a hub id "
-            "(e.g. gpt2), or omit --model for the bundled model"
+            f"model path does not exist: {name}; give a local checkpoint folder, a .gguf file, a hub id "
+            f"(e.g. gpt2), a known real model {sorted(REAL_MODELS)}, or omit --model for the bundled model"
         )
     from huggingface_hub import try_to_load_from_cache
 
@@ -82,8 +90,8 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> ModelSource:
         return ModelSource(name, name, True)
     if not _hub_reachable():
         raise MechUnlearnError(
-            f"model '{name}' is not a local folder, not in the Hugging Face cache, and the hub "
-            "cannot be reached. On a machine with network run "
+            f"model '{name}' is not a known real model {sorted(REAL_MODELS)}, not a local folder, not in the "
+            "Hugging Face cache, and the hub cannot be reached. On a machine with network run "
             f"`huggingface-cli download {name} --local-dir DIR`, copy DIR here and pass it as the "
             "model path (e.g. --model DIR)"
         )
