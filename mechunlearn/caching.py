@@ -269,7 +269,7 @@ def run_and_cache(
         flat_lab = lab.reshape(-1).to(model.device)
         sel = flat_lab >= 0
         state["select"], state["labels"] = sel, flat_lab[sel]
-        model.logits(ids.to(model.device), mask.to(model.device), extra=fwd)
+        model.run_hooks(ids.to(model.device), mask.to(model.device), fwd)
         for s in sinks:
             s.end_batch()
     for s in sinks:

@@ -48,16 +48,24 @@ def label_text(text: str, pattern: re.Pattern, tokenizer, max_len: int) -> list[
     return _with_bos(list(enc["input_ids"]), labels, tokenizer, max_len)
 
 
+def special_prefix(tokenizer) -> list[int]:
+    """Special tokens ``tokenizer(text)`` puts before a text by default (its BOS, if any)."""
+    plain = list(tokenizer("a b", add_special_tokens=False)["input_ids"])
+    full = list(tokenizer("a b")["input_ids"])
+    start = next((i for i in range(len(full)) if full[i : i + len(plain)] == plain), 0)
+    return full[:start]
+
+
 def _with_bos(ids: list[int], labels: list[int], tokenizer, max_len: int) -> list[LabelledText]:
-    bos = tokenizer.bos_token_id
-    body = max_len - (1 if bos is not None else 0)
+    prefix = special_prefix(tokenizer)
+    body = max_len - len(prefix)
     if len(ids) > body:
         log.warning("text of %d tokens is longer than the context (%d); split into chunks", len(ids), max_len)
     chunks = []
     for i in range(0, max(len(ids), 1), body):
         cid, clab = ids[i : i + body], labels[i : i + body]
-        if bos is not None:
-            cid, clab = [bos] + cid, [IGNORE] + clab
+        if prefix:
+            cid, clab = prefix + cid, [IGNORE] * len(prefix) + clab
         chunks.append(LabelledText(cid, clab))
     return chunks
 

@@ -69,3 +69,18 @@ def test_stats_save_load(model, tmp_path):
     t = NeuronStats.load(tmp_path / "s.safetensors")
     assert t.hooks == s.hooks
     np.testing.assert_array_equal(t.sumsq, s.sumsq)
+
+
+def test_run_hooks_stops_early_yet_sees_the_same_activations(tiny_model_dir):
+    """Caching stops after the last hooked block (or skips the LM head): activations equal a full pass."""
+    from conftest import TEXTS
+
+    from mechunlearn.models import load_model
+
+    m = load_model(tiny_model_dir, device="cpu")
+    ids, mask = m.pad([m.encode(t) for t in TEXTS[:4]])
+    for hooks in ([m.mlp_hook(0)], [m.mlp_hook(m.n_layers - 1)], [m.resid_hook(m.n_layers - 1)]):
+        full, early = {}, {}
+        m.logits(ids, mask, extra=[(h, lambda a, hook, h=h: full.__setitem__(h, a.clone())) for h in hooks])
+        m.run_hooks(ids, mask, [(h, lambda a, hook, h=h: early.__setitem__(h, a.clone())) for h in hooks])
+        assert all(torch.equal(full[h], early[h]) for h in hooks)

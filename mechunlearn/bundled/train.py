@@ -58,7 +58,7 @@ class BundledModelConfig:
 
 def train_tokenizer(docs: list[str], vocab_size: int):
     """A GPT-2-style byte-level BPE tokenizer trained on ``docs``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -68,6 +68,10 @@ def train_tokenizer(docs: list[str], vocab_size: int):
         vocab_size=vocab_size, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
     tok.train_from_iterator(docs, trainer)
+    # the model is trained on BOS + document, so plain `tok(text)` must add the BOS too
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{EOS} $A", pair=f"{EOS} $A $B", special_tokens=[(EOS, tok.token_to_id(EOS))]
+    )
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token=EOS,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -164,21 +165,44 @@ class HookedLM:
             yield self
 
     # ---- running -----------------------------------------------------------------------
-    def encode(self, text: str, *, prepend_bos: bool = True) -> list[int]:
-        """Token ids of ``text`` with the model's BOS prepended (no other special tokens)."""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        bos = self.tokenizer.bos_token_id
-        return ([bos] if prepend_bos and bos is not None else []) + list(ids)
+    def special_prefix(self) -> list[int]:
+        """The special tokens (e.g. BOS) the tokenizer puts before a text by default; may be empty.
 
-    def pad(self, seqs: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-pad token lists into ``input_ids, attention_mask`` on the model's device."""
+        mechunlearn tokenizes exactly as ``tokenizer(text)`` does under plain HF defaults, so a
+        model is measured here as its users run it (no hand-added BOS). Special tokens appended
+        at the end by default (an EOS) are dropped: a prompt must stay open for its answer.
+        """
+        if "_prefix" not in self.__dict__:
+            from mechunlearn.labels import special_prefix
+
+            self.__dict__["_prefix"] = special_prefix(self.tokenizer)
+        return list(self.__dict__["_prefix"])
+
+    def encode(self, text: str, *, prepend_bos: bool = True) -> list[int]:
+        """Token ids of ``text`` as the tokenizer's defaults give them (its BOS, if it adds one).
+
+        ``prepend_bos=False`` gives the bare text tokens (a continuation of earlier text).
+        """
+        ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return (self.special_prefix() if prepend_bos else []) + ids
+
+    def encode_continuation(self, text: str) -> list[int]:
+        """Token ids of ``text`` continuing a prompt: ``" " + text`` without special tokens."""
+        return list(self.tokenizer(" " + text.strip(), add_special_tokens=False)["input_ids"])
+
+    def pad(self, seqs: Sequence[Sequence[int]], side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
+        """Pad token lists (``side`` right or left) into ``input_ids, attention_mask`` on the model's device.
+
+        Left padding is safe: the bridge derives position ids from the attention mask.
+        """
         width = max(len(s) for s in seqs)
         pad_id = self.tokenizer.pad_token_id or 0
         ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         for i, s in enumerate(seqs):
-            ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-            mask[i, : len(s)] = 1
+            span = slice(0, len(s)) if side == "right" else slice(width - len(s), width)
+            ids[i, span] = torch.tensor(s, dtype=torch.long)
+            mask[i, span] = 1
         return ids.to(self.device), mask.to(self.device)
 
     def logits(
@@ -186,7 +210,28 @@ class HookedLM:
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         extra: Sequence[FwdHook] = (),
+        logits_to_keep: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits ``[batch, pos, vocab]`` with the edits in force (and ``extra`` hooks)."""
+        """Logits ``[batch, pos, vocab]`` with the edits in force (and ``extra`` hooks).
+
+        ``logits_to_keep`` (1-D positions) computes the unembedding only there: ``[batch, len(keep), vocab]``.
+        """
+        kwargs = {} if logits_to_keep is None else {"logits_to_keep": logits_to_keep}
         with self.hooked(extra):
-            return self.bridge(input_ids, attention_mask=attention_mask)
+            return self.bridge(input_ids, attention_mask=attention_mask, **kwargs)
+
+    def run_hooks(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, extra: Sequence[FwdHook]) -> None:
+        """A forward pass for ``extra`` hooks' sake (edits in force), stopped after the last block they read.
+
+        Uses the bridge's ``stop_at_layer``: caching activations of block ``l`` never pays for the
+        blocks after it or for the unembedding (most of the cost on a 262k-token vocabulary).
+        """
+        blocks = [re.match(r"blocks\.(\d+)\.", name) for name, _ in extra]
+        stop = max(int(b.group(1)) for b in blocks) + 1 if blocks and all(blocks) else None
+        with self.hooked(extra):
+            if stop is None:  # a hook outside the blocks (final norm, unembedding): the whole model
+                self.bridge(input_ids, attention_mask=attention_mask)
+            elif stop < self.n_layers:
+                self.bridge(input_ids, attention_mask=attention_mask, stop_at_layer=stop)
+            else:  # the last block: the HF decoder without its LM head (right padding needs no position fix)
+                self.hf_model.base_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)

@@ -24,21 +24,24 @@ def document_batches(model: HookedLM, docs: Sequence[str], batch_size: int) -> I
         seqs = [model.encode(d)[: model.n_ctx] for d in docs[i : i + batch_size]]
         ids, mask = model.pad(seqs)
         keep = mask.bool().clone()
-        if model.tokenizer.bos_token_id is not None:
-            keep[:, 0] = False
+        keep[:, : len(model.special_prefix())] = False
         yield ids, mask, keep
 
 
 @torch.no_grad()
 def hook_activations(model: HookedLM, hook: str, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Activations ``[batch, pos, d]`` at ``hook`` (edits in force)."""
+    """Activations ``[batch, pos, d]`` at ``hook`` (edits in force).
+
+    The forward stops after the hook's block (the bridge's ``stop_at_layer``): the later blocks
+    and the unembedding, most of the cost on a large vocabulary, never run.
+    """
     model.check_hook(hook)
     got: dict[str, torch.Tensor] = {}
 
     def grab(act, hook):
         got["act"] = act.detach()
 
-    model.logits(ids, mask, extra=[(hook, grab)])
+    model.run_hooks(ids, mask, [(hook, grab)])
     return got["act"]
 
 
