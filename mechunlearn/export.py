@@ -54,6 +54,23 @@ def bridge_float_noise(model: HookedLM, texts: Sequence[str]) -> float:
     return float((a[real] - b[real]).abs().max())
 
 
+@torch.no_grad()
+def edit_effect(model: HookedLM, texts: Sequence[str]) -> float:
+    """Max |logit difference| the edits in force make on ``texts``: what export parity is compared against.
+
+    An export parity of 0.0 means something only if the edits change the logits at all.
+    """
+    ids, mask = model.pad([model.encode(t)[: model.n_ctx] for t in texts])
+    edited = model.logits(ids, mask).float()
+    saved, model.edits = model.edits, []
+    try:
+        plain = model.logits(ids, mask).float()
+    finally:
+        model.edits = saved
+    real = mask.bool()
+    return float((edited[real] - plain[real]).abs().max())
+
+
 def save_plain_checkpoint(model: HookedLM, out: Path) -> None:
     """Save the weights as a standard HF checkpoint of the model's own class (no bridge wrappers)."""
     plain_hf_view(model).save_pretrained(out, safe_serialization=True)

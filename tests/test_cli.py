@@ -47,7 +47,7 @@ def test_prune_writes_the_full_output_layout(monkeypatch, capsys, tiny_gpt2_dir,
         out,
     )
     assert code == 0, err
-    assert "forget_fact_acc" in stdout and "wrote" in stdout
+    assert "forget_ppl" in stdout and "wrote" in stdout
     for name in (
         "report.json",
         "config.json",
@@ -62,7 +62,7 @@ def test_prune_writes_the_full_output_layout(monkeypatch, capsys, tiny_gpt2_dir,
         assert (out / name).is_file(), name
     report = json.loads((out / "report.json").read_text())
     for stage in ("before", "after"):
-        assert set(report[stage]) >= {"forget_fact_acc", "retain_fact_acc", "forget_ppl", "retain_ppl"}
+        assert set(report[stage]) >= {"corpus.forget.validation.n", "corpus.retain.test.n", "forget_ppl", "retain_ppl"}
     assert report["edit"]["n_pruned"] == 5 and len(report["edit"]["neurons"]) == 5
     assert report["edit"]["export_parity_max_abs_diff"] <= 1e-4
     assert set(report["timing"]) >= {"rank", "evaluate_before", "export", "total"}

@@ -28,7 +28,10 @@ def test_default_prune_forgets_more_than_it_loses(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "probes_dir", lambda: tmp_path / "probes")
     report = prune(PruneConfig(out=str(tmp_path / "run")), print_fn=lambda *_: None)
     b, a = report["before"], report["after"]
-    assert b["forget_fact_acc"] - a["forget_fact_acc"] > b["retain_fact_acc"] - a["retain_fact_acc"]
+    assert (
+        b["corpus.forget.test.greedy"] - a["corpus.forget.test.greedy"]
+        > b["corpus.retain.test.greedy"] - a["corpus.retain.test.greedy"]
+    )
     e = report["edit"]
     assert e["export_parity_max_abs_diff"] <= max(1e-4, 2 * e["bridge_vs_hf_float_noise"])
     AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "model")
@@ -39,6 +42,6 @@ def test_retrain_recovers_retain_accuracy(tmp_path, monkeypatch):
 
     monkeypatch.setattr(store, "probes_dir", lambda: tmp_path / "probes")
     report = prune(PruneConfig(retrain=True, out=str(tmp_path / "run")), print_fn=lambda *_: None)
-    assert report["after"]["retain_fact_acc"] >= report["pruned_only"]["retain_fact_acc"] - 0.02
+    assert report["after"]["corpus.retain.test.greedy"] >= report["pruned_only"]["corpus.retain.test.greedy"] - 0.02
     e = report["edit"]  # on this model the bridge and plain HF differ by ~1.7e-4 in fp32 even unedited
     assert e["export_parity_max_abs_diff"] <= max(1e-4, 2 * e["bridge_vs_hf_float_noise"])

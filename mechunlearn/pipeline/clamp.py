@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from mechunlearn.budget import RetainBudget, doubling, largest_within
 from mechunlearn.concepts import load_concept
 from mechunlearn.distill import distil, kl_between
 from mechunlearn.edits import SAEClamp
@@ -21,17 +22,18 @@ from mechunlearn.errors import MechUnlearnError
 from mechunlearn.evaluation import greedy_complete
 from mechunlearn.export import export_checkpoint
 from mechunlearn.io import ensure_new_dir, write_json
-from mechunlearn.models import HookedLM, load_model
+from mechunlearn.models import HookedLM
 from mechunlearn.paths import home
 from mechunlearn.pipeline.config import DEFAULT_CLAMP, DEFAULT_SAE_HOOK, ClampConfig
+from mechunlearn.pipeline.start import load_start
 from mechunlearn.plots import feature_ranking_figure, write_html
 from mechunlearn.ranking.base import Ranking
 from mechunlearn.ranking.sae_store import check_feature_ranking_matches, load_feature_table, rank_features
 from mechunlearn.ranking.store import model_slug
-from mechunlearn.report import EvalSets, add_stages, stage_table
+from mechunlearn.report import EvalSets, add_stages, known_counts, markdown_table, stage_table
 from mechunlearn.runs import Timer, default_out, run_folder
 from mechunlearn.saes.loading import check_sae_fits, load_sae, sae_reference
-from mechunlearn.stack import load_stack, model_reference, write_stack
+from mechunlearn.stack import write_stack
 
 log = logging.getLogger("mechunlearn.clamp")
 
@@ -52,17 +54,26 @@ def default_sae(model: HookedLM) -> str:
     )
 
 
-def load_start(cfg) -> tuple[HookedLM, str, list[dict], list[dict]]:
-    """The model to edit, its base reference, the edits already in force, and earlier stages."""
-    if cfg.from_dir:
-        model, stack = load_stack(cfg.from_dir, device=cfg.device, dtype=cfg.dtype)
-        if stack["plain_checkpoint"]:
-            base, edits = model_reference(model), []
-        else:
-            base, edits = stack["base_model"], list(stack["edits"])
-        return model, base, edits, list(stack.get("stages", []))
-    model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
-    return model, model_reference(model), [], []
+def choose_clamp_k(
+    model: HookedLM, concept, ranking: Ranking, sae_ref: str, cfg: ClampConfig, k_max: int
+) -> tuple[int, dict]:
+    """The largest number of top features (doubling from 16 up to ``k_max``) within the retain budget."""
+    budget = RetainBudget(concept, concept.known, cfg.max_retain_drop)
+    budget.calibrate(model)
+
+    def apply(k: int) -> None:
+        model.edits.append(
+            SAEClamp(sae_ref, ranking.top_features(k), cfg.mode, cfg.clamp_value, cfg.value_kind, cfg.threshold)
+        )
+
+    chosen, trials = largest_within(doubling(min(16, k_max), k_max), apply, model.edits.pop, model, budget)
+    reason = (
+        f"largest number of clamped features with retain loss <= {cfg.max_retain_drop} on validation facts and text"
+        if chosen
+        else f"even {trials[0]['candidate']} features cost more than {cfg.max_retain_drop}: nothing clamped"
+    )
+    report = {"max_retain_drop": cfg.max_retain_drop, "chosen": chosen or 0, "reason": reason, "trials": trials}
+    return chosen or 0, report | {"validation_retain_facts": len(budget.facts)}
 
 
 def model_card(cfg: ClampConfig, model: HookedLM, edit: SAEClamp, report: dict) -> str:
@@ -77,10 +88,7 @@ Edited by mechunlearn `clamp --bake`: {len(edit.features)} features of the SAE `
 weights were trained to reproduce the clamped model's next-token distributions
 (KL to the clamped model on held-back retain text: {report["edit"]["kl_baked_vs_clamped_retain"]:.4f} nats/token).
 
-| metric | before | clamped | baked |
-|---|---|---|---|
-| forget fact accuracy | {b["forget_fact_acc"]:.3f} | {a["forget_fact_acc"]:.3f} | {k["forget_fact_acc"]:.3f} |
-| retain fact accuracy | {b["retain_fact_acc"]:.3f} | {a["retain_fact_acc"]:.3f} | {k["retain_fact_acc"]:.3f} |
+{markdown_table({"before": b, "clamped": a, "baked": k})}
 
 Load with `transformers.AutoModelForCausalLM.from_pretrained(<this folder>)`; no mechunlearn code needed.
 """
@@ -95,7 +103,7 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
     _ = (concept.facts_forget, concept.facts_retain, concept.forget_corpus, concept.retain_corpus)
     timer = Timer()
     with timer("load"):
-        model, base_ref, prior_edits, prior_stages = load_start(cfg)
+        model, base_ref, prior_edits, prior_stages, prior_known = load_start(cfg)
         sae_ref = sae_reference(cfg.sae) if cfg.sae else default_sae(model)
         sae = load_sae(sae_ref, device=model.device)
         hook = check_sae_fits(sae, model, sae_ref)
@@ -115,9 +123,10 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
     full = cfg.to_dict() | {"out": str(out), "sae": sae_ref, "value": cfg.clamp_value}
     full["top_k"] = None if cfg.features is not None else k
     with run_folder(out, full) as tmp:
-        evals = EvalSets(concept)
+        evals = EvalSets(concept, known=prior_known)
         with timer("evaluate_before"):
-            before = evals.measure(model)
+            before = evals.measure(model, ("validation", "test"), record_known=prior_known is None)
+            concept.known = evals.known
             prompts_before = greedy_complete(model, cfg.test_prompts, 20) if cfg.test_prompts else []
         with timer("rank"):
             if ranking_given is not None:
@@ -125,14 +134,19 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
             else:
                 ranking, folder = rank_features(model, sae, sae_ref, concept, cfg.method, cfg.method_options)
                 ranking_src, table = str(folder), load_feature_table(folder)
-        features = list(cfg.features) if cfg.features is not None else ranking.top_features(k)
+        budget_report = None
+        if cfg.features is None and cfg.max_retain_drop is not None:
+            with timer("budget"):
+                k, budget_report = choose_clamp_k(model, concept, ranking, sae_ref, cfg, k)
+        features = list(cfg.features) if cfg.features is not None else (ranking.top_features(k) if k else [])
         edit = SAEClamp(sae_ref, features, cfg.mode, cfg.clamp_value, cfg.value_kind, cfg.threshold)
         model.edits.append(edit)
         with timer("evaluate_after"):
-            after = evals.measure(model)
+            after = evals.measure(model, ("validation", "test"))
         detail = f"{len(features)} SAE features at {hook}, {cfg.mode} {cfg.clamp_value} ({edit.value_kind})"
         stages = add_stages(prior_stages, before, [("clamped", detail, after)])
-        report: dict[str, Any] = {"before": before, "after": after}
+        report: dict[str, Any] = {"before": before, "after": after, "known": known_counts(evals.known)}
+        report["budget"] = budget_report
         report["edit"] = {
             "kind": "sae_clamp",
             "sae": sae_ref,
@@ -162,7 +176,7 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
             with timer("distil"):
                 stats = distil(model, unbakeable, texts, dcfg)
             with timer("evaluate_baked"):
-                baked = evals.measure(model)
+                baked = evals.measure(model, ("validation", "test"))
                 saved, model.edits = model.edits, teacher
                 try:
                     kl_retain = kl_between(model, saved, concept.retain_split()[1])
@@ -206,7 +220,7 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
             report["top_units"] = [
                 {k: r[k] for k in ("rank", "feature", "score", "freq_concept", "freq_other")} for r in table[:20]
             ]
-        write_stack(tmp, base_ref, prior_edits + [edit.to_dict()], plain, stages)
+        write_stack(tmp, base_ref, prior_edits + [edit.to_dict()], plain, stages, evals.known)
         report["timing"] = timer.seconds | {"total": round(sum(timer.seconds.values()), 3)}
         write_json(tmp / "report.json", report)
         log.info("report: %s", report)

@@ -28,7 +28,8 @@ def build(cls, d: dict[str, Any], what: str):
     return cls(**d)
 
 
-DEFAULT_TOP_K = 256  # best trade-off in bench/RESULTS.md (attribution, zero ablation)
+DEFAULT_TOP_K = 256  # without a budget: best trade-off on the bundled model in bench/RESULTS.md
+DEFAULT_MAX_RETAIN_DROP = 0.03  # the retain budget (mechunlearn.budget), on by default
 
 
 @dataclass
@@ -40,8 +41,11 @@ class PruneConfig:
         model: local checkpoint folder or hub id; ``None`` for the bundled model.
         method: neuron ranking method (``probe``, ``probeless``, ``attribution``).
         method_options: options of the ranking method's config (e.g. ``lambda_l1``).
-        top_k: number of neurons to prune; exclusive with ``ratio``.
-        ratio: fraction of all MLP neurons to prune, in (0, 1).
+        top_k: number of neurons to prune (with a budget: the most it may choose; default 1/8
+            of all MLP neurons); exclusive with ``ratio``.
+        ratio: fraction of all MLP neurons to prune, in (0, 1) (with a budget: the most).
+        max_retain_drop: retain budget: prune the largest top-k whose retain loss on validation
+            facts and text stays within this (``mechunlearn.budget``); ``None`` prunes exactly top-k.
         ablation: ``zero`` or ``mean``.
         retrain: fine-tune on concept-free retain data after pruning (edits kept in force).
         retrain_options: options of :class:`RetrainConfig`.
@@ -62,6 +66,7 @@ class PruneConfig:
     method_options: dict[str, Any] = field(default_factory=dict)
     top_k: int | None = None
     ratio: float | None = None
+    max_retain_drop: float | None = DEFAULT_MAX_RETAIN_DROP
     ablation: str = "zero"
     retrain: bool = False
     retrain_options: dict[str, Any] = field(default_factory=dict)
@@ -87,6 +92,7 @@ class PruneConfig:
             raise MechUnlearnError(f"top_k must be a positive number of neurons, got {self.top_k}")
         if self.ablation not in ("zero", "mean"):
             raise MechUnlearnError(f"unknown ablation '{self.ablation}'; valid: ['zero', 'mean']")
+        check_budget(self.max_retain_drop)
         if (self.probing_tokens is None) != (self.probing_labels is None):
             raise MechUnlearnError("probing_tokens and probing_labels go together")
         self.retrain_config()  # validates its keys
@@ -98,7 +104,8 @@ class PruneConfig:
         """How many neurons to prune out of ``n_neurons``."""
         if self.ratio is not None:
             return max(1, round(self.ratio * n_neurons))
-        k = self.top_k or DEFAULT_TOP_K
+        default = n_neurons // 8 if self.max_retain_drop is not None else DEFAULT_TOP_K
+        k = self.top_k or min(default, n_neurons)
         if k > n_neurons:
             raise MechUnlearnError(f"top-k {k} is larger than the model's {n_neurons} MLP neurons")
         return k
@@ -138,6 +145,8 @@ class ClampConfig:
         value: clamp value (see ``mechunlearn.edits.sae_clamp``).
         value_kind: ``multiplier`` or ``fixed``; ``None`` takes the mode's default.
         threshold: activation above which ``conditional`` clamps.
+        max_retain_drop: retain budget: clamp the largest number of top features (up to
+            ``top_k``) whose retain loss on validation data stays within this; ``None``: exactly top_k.
         bake: distil the clamped model into plain weights (``model/``).
         distill_options: options of :class:`~mechunlearn.distill.DistillConfig`.
         from_dir: an earlier ``prune``/``clamp`` output to continue from (edits stack).
@@ -157,6 +166,7 @@ class ClampConfig:
     value: float | None = None
     value_kind: str | None = None
     threshold: float = 0.0
+    max_retain_drop: float | None = DEFAULT_MAX_RETAIN_DROP
     bake: bool = False
     distill_options: dict[str, Any] = field(default_factory=dict)
     from_dir: str | None = None
@@ -177,6 +187,7 @@ class ClampConfig:
         if self.from_dir is not None and self.model is not None:
             raise MechUnlearnError("give either --model or --from (whose model is used), not both")
         SAEClamp("-", [], self.mode, 1.0, self.value_kind)  # validates mode and value kind
+        check_budget(self.max_retain_drop)
         self.distill_config()
 
     @property
@@ -200,6 +211,13 @@ class ClampConfig:
     @classmethod
     def from_file(cls, path: str | Path) -> ClampConfig:
         return cls.from_dict(read_config_file(path))
+
+
+def check_budget(value: float | None) -> None:
+    if value is not None and not 0 <= value < 1:
+        raise MechUnlearnError(
+            f"max_retain_drop must be a fraction in [0, 1) (e.g. 0.03), or none to switch the budget off; got {value}"
+        )
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -250,7 +268,7 @@ def legacy_to_prune(d: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise MechUnlearnError(f"unknown config key(s) {unknown}; valid top-level keys: {sorted(LEGACY_TOP)}")
     probing = d.get("neural_probing") or {}
-    out: dict[str, Any] = {"method": "probe"}
+    out: dict[str, Any] = {"method": "probe", "max_retain_drop": None}  # the legacy tool pruned exactly prune_ratio
     if d.get("base_model") not in (None, "", "bundled"):
         out["model"] = d["base_model"]
     if d.get("concept"):

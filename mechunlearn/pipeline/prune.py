@@ -15,21 +15,22 @@ from typing import Any
 
 import torch
 
+from mechunlearn.budget import RetainBudget, doubling, largest_within
 from mechunlearn.caching import neuron_stats
 from mechunlearn.concepts import Concept, load_concept
 from mechunlearn.edits import NeuronAblation
 from mechunlearn.edits.neuron_ablation import mean_values
 from mechunlearn.evaluation import greedy_complete
-from mechunlearn.export import bridge_float_noise, export_checkpoint
+from mechunlearn.export import bridge_float_noise, edit_effect, export_checkpoint
 from mechunlearn.io import ensure_new_dir, write_json
-from mechunlearn.models import HookedLM
-from mechunlearn.pipeline.clamp import load_start
+from mechunlearn.models import HookedLM, arch_spec
 from mechunlearn.pipeline.config import PruneConfig
+from mechunlearn.pipeline.start import load_start
 from mechunlearn.plots import ranking_figure, top_table, write_html
 from mechunlearn.ranking import Ranking, rank
 from mechunlearn.ranking.data import probing_items
 from mechunlearn.ranking.store import check_ranking_matches, make_config
-from mechunlearn.report import EvalSets, add_stages, stage_table
+from mechunlearn.report import EvalSets, add_stages, known_counts, markdown_table, stage_table
 from mechunlearn.retrain import filtered_retain_texts, retrain
 from mechunlearn.runs import Timer, default_out, run_folder
 from mechunlearn.stack import write_stack
@@ -66,6 +67,49 @@ def get_ranking(model: HookedLM, concept: Concept, cfg: PruneConfig) -> tuple[Ra
     return r, str(folder)
 
 
+def _fmt(x: float | None) -> str:
+    return "not measured (continued from an edited stack)" if x is None else f"{x:.1e}"
+
+
+def warn_if_little_known(concept: Concept, minimum: int = 10) -> None:
+    """Rankings from facts the model does not know are noise: say so when it knows few."""
+    n = len(concept.training_facts("forget", concept.known))
+    if n < minimum:
+        log.warning(
+            "the model knows only %d of the concept's training-split forget facts; rankings read only "
+            "known facts, so with so few they are noisy (add facts the model knows, phrased as it would)",
+            n,
+        )
+
+
+def choose_top_k(
+    model: HookedLM, concept: Concept, ranking: Ranking, cfg: PruneConfig, k_max: int
+) -> tuple[int, dict[str, Any]]:
+    """The largest top-k (doubling from 16 up to ``k_max``) within the retain budget on validation data."""
+    budget = RetainBudget(concept, concept.known, cfg.max_retain_drop)
+    budget.calibrate(model)
+    mean = neuron_stats(model, probing_items(model, concept)).overall_mean() if cfg.ablation == "mean" else None
+
+    def apply(k: int) -> None:
+        neurons = ranking.top(k)
+        model.edits.append(NeuronAblation(neurons, cfg.ablation, [] if mean is None else mean_values(neurons, mean)))
+
+    chosen, trials = largest_within(doubling(min(16, k_max), k_max), apply, model.edits.pop, model, budget)
+    k = chosen or 0
+    reason = (
+        f"largest top-k with retain loss <= {cfg.max_retain_drop} on validation facts and text"
+        if chosen
+        else f"even {trials[0]['candidate']} neurons cost more than {cfg.max_retain_drop}: nothing pruned"
+    )
+    return k, {
+        "max_retain_drop": cfg.max_retain_drop,
+        "chosen": k,
+        "reason": reason,
+        "trials": trials,
+        "validation_retain_facts": len(budget.facts),
+    }
+
+
 def model_card(cfg: PruneConfig, model: HookedLM, edit: NeuronAblation, report: dict) -> str:
     shown = ", ".join(f"L{n.layer}.{n.index}" for n in edit.neurons[:50])
     more = f" and {len(edit.neurons) - 50} more" if len(edit.neurons) > 50 else ""
@@ -82,12 +126,7 @@ by the `{cfg.method}` method were {edit.mode}-ablated and the ablation baked int
 
 Pruned neurons (layer.index in the MLP hidden space): {shown}{more}.
 
-| metric | before | after |
-|---|---|---|
-| forget fact accuracy | {b["forget_fact_acc"]:.3f} | {a["forget_fact_acc"]:.3f} |
-| retain fact accuracy | {b["retain_fact_acc"]:.3f} | {a["retain_fact_acc"]:.3f} |
-| forget perplexity | {b["forget_ppl"]:.2f} | {a["forget_ppl"]:.2f} |
-| retain perplexity | {b["retain_ppl"]:.2f} | {a["retain_ppl"]:.2f} |
+{markdown_table({"before": b, "after": a})}
 
 Load with `transformers.AutoModelForCausalLM.from_pretrained(<this folder>)`; no mechunlearn code needed.
 """
@@ -105,37 +144,47 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
     concept = resolve_concept(cfg)
     timer = Timer()
     with timer("load"):
-        model, base_ref, prior_edits, prior_stages = load_start(cfg)
-    k = cfg.n_pruned(model.n_layers * model.d_mlp)
+        model, base_ref, prior_edits, prior_stages, prior_known = load_start(cfg)
+    arch_spec(model.model_type)  # an architecture whose neurons cannot be baked is refused before any work
+    n_neurons = model.n_layers * model.d_mlp
+    k_max = cfg.n_pruned(n_neurons)
     # record what was resolved at run time, so config.json reruns the same job even if defaults change
-    full = cfg.to_dict() | {"out": str(out), "top_k": None if cfg.ratio is not None else k}
+    full = cfg.to_dict() | {"out": str(out), "top_k": None if cfg.ratio is not None else k_max}
     with run_folder(out, full) as tmp:
-        evals = EvalSets(concept)
+        evals = EvalSets(concept, known=prior_known)
         parity_texts = concept.retain_split()[1][:8] + concept.forget_split()[1][:8]
         float_noise = bridge_float_noise(model, parity_texts) if not model.edits else None
         with timer("evaluate_before"):
-            before = evals.measure(model)
+            before = evals.measure(model, ("validation", "test"), record_known=prior_known is None)
             prompts_before = greedy_complete(model, cfg.test_prompts, 20) if cfg.test_prompts else []
+        concept.known = evals.known
+        warn_if_little_known(concept)
         with timer("rank"):
             ranking, ranking_src = get_ranking(model, concept, cfg)
-        neurons = ranking.top(k)
+        budget_report = None
+        k = k_max
+        if cfg.max_retain_drop is not None:
+            with timer("budget"):
+                k, budget_report = choose_top_k(model, concept, ranking, cfg, k_max)
+        neurons = ranking.top(k) if k else []
         values: list[float] = []
-        if cfg.ablation == "mean":
+        if cfg.ablation == "mean" and neurons:
             with timer("mean_activations"):
                 stats = neuron_stats(model, probing_items(model, concept))
                 values = mean_values(neurons, stats.overall_mean())
         edit = NeuronAblation(neurons, cfg.ablation, values)
         model.edits.append(edit)
         with timer("evaluate_after"):
-            after = evals.measure(model)
+            after = evals.measure(model, ("validation", "test"))
         stages = {"before": before, "pruned": after}
-        report: dict[str, Any] = {"before": before, "after": after}
+        report: dict[str, Any] = {"before": before, "after": after, "known": known_counts(evals.known)}
+        report["budget"] = budget_report
         if cfg.retrain:
             rcfg = cfg.retrain_config()
             with timer("retrain"):
                 stats_r = retrain(model, filtered_retain_texts(concept), rcfg)
             with timer("evaluate_retrained"):
-                retrained = evals.measure(model)
+                retrained = evals.measure(model, ("validation", "test"))
             report["pruned_only"] = after
             report["after"] = retrained
             report["retrain"] = dataclasses.asdict(rcfg) | {"steps": stats_r.steps, "final_loss": stats_r.last_loss}
@@ -160,6 +209,7 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
             with timer("export"):
                 (tmp / "model").mkdir()
                 card = model_card(cfg, model, edit, report)
+                report["edit"]["edit_effect_max_abs_logit_diff"] = edit_effect(model, parity_texts)
                 report["edit"]["export_parity_max_abs_diff"] = export_checkpoint(
                     model, tmp / "model", parity_texts, card
                 )
@@ -175,7 +225,9 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
         }
         stage_list = add_stages(prior_stages, before, [(n, details[n], m) for n, m in stages.items() if n != "before"])
         report["stages"] = stage_list
-        write_stack(tmp, base_ref, prior_edits + [edit.to_dict()], "model" if bakeable else None, stage_list)
+        write_stack(
+            tmp, base_ref, prior_edits + [edit.to_dict()], "model" if bakeable else None, stage_list, evals.known
+        )
         with timer("plots"):
             write_html(ranking_figure(ranking, top=40, pruned=k), tmp / "ranking.html")
             ranking.save(tmp / "ranking")
@@ -186,12 +238,15 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
     print_fn(stage_table(stage_list))
     e = report["edit"]
     print_fn(f"pruned {k} neurons ({cfg.ablation}, ranked by {ranking.method})")
+    if report["budget"] is not None:
+        print_fn(f"budget: {report['budget']['reason']} (chose {k} of at most {k_max})")
     if e["export_parity_max_abs_diff"] is None:
         print_fn("no plain checkpoint: the stack holds an SAE clamp (re-applied from edits.json on load)")
     else:
         print_fn(
             f"exported checkpoint vs hooked model: max |logit diff| {e['export_parity_max_abs_diff']:.1e} "
-            f"(fp32 floor, unedited bridge vs plain HF: {e['bridge_vs_hf_float_noise'] or float('nan'):.1e})"
+            f"(the edit itself moves logits by up to {e['edit_effect_max_abs_logit_diff']:.1e}; "
+            f"fp32 floor, unedited bridge vs plain HF: {_fmt(e['bridge_vs_hf_float_noise'])})"
         )
     print_fn(f"wrote {out}")
     return report

@@ -2,10 +2,17 @@
 
 Attribution patching (Nanda, 2023; Syed et al., 2023): the first-order estimate of how much
 zero-ablating a neuron lowers ``log p(answer | prompt)`` is ``act * d log p / d act``,
-summed over positions. Scores are that estimate averaged over the forget facts, minus
-``retain_weight`` times the same over the retain facts, so neurons that also carry what
-must be kept rank lower. Gradients reach each neuron through everything downstream: the
-hook adds a zero tensor that requires grad instead of detaching the activation.
+summed over positions, averaged over the (known, train-split) forget facts: ``F``; the
+same over the retain facts: ``R``; and ``T``, the mean over retain-corpus passages of
+``sum_pos |act * grad|`` of the passage's log-likelihood (how much ordinary text needs the
+unit). ``score="ratio"`` (default) ranks by ``max(F, 0) / (|R|/mean|R| + T/mean T + 1)``:
+selective pruning's forget/retain importance ratio (Pochinkov & Schoots 2024) in
+attribution space. A neuron ranks high only if the concept's answers need it far more than
+retain answers and retain text do, whichever way it moves them, so the units everything
+leans on (massive activations, attention sinks, neurons every token uses) rank last. ``score="difference"``
+is ``F - retain_weight * R`` (the earlier default, tuned on the bundled model). Gradients
+reach each neuron through everything downstream: the hook adds a zero tensor that requires
+grad instead of detaching the activation.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import numpy as np
 import torch
 
 from mechunlearn.concepts import Concept, Fact
+from mechunlearn.errors import MechUnlearnError
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.ranking.base import Ranking, register_ranker
 
@@ -25,10 +33,18 @@ from mechunlearn.ranking.base import Ranking, register_ranker
 class AttributionConfig:
     """Args:
     batch_size: facts per forward/backward pass.
-    retain_weight: weight of the retain facts' attribution subtracted from the forget facts'.
+    score: ``ratio`` (forget/retain importance ratio) or ``difference``.
+    retain_texts: retain corpus passages (train split) whose needs ``ratio`` also protects.
+    retain_weight: with ``difference``, weight of the retain facts' attribution subtracted.
     """
 
+    def __post_init__(self) -> None:
+        if self.score not in ("ratio", "difference"):
+            raise MechUnlearnError(f"unknown attribution score '{self.score}'; valid: ['ratio', 'difference']")
+
     batch_size: int = 16
+    score: str = "ratio"
+    retain_texts: int = 48
     retain_weight: float = 1.0
 
 
@@ -45,23 +61,27 @@ class Site:
     inject: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = lambda act, u, d: act + d
 
 
-def fact_attribution(
-    model: HookedLM, facts: list[Fact], batch_size: int, sites: list[Site] | None = None
+def _attribution(
+    model: HookedLM,
+    seqs: list[list[int]],
+    targets: list[list[int]],
+    batch_size: int,
+    sites: list[Site] | None,
+    absolute: bool,
 ) -> np.ndarray:
-    """Mean over ``facts`` of ``sum_pos unit * grad`` of the answer's log-probability, ``[n_sites, d]``.
+    """Mean over ``seqs`` of ``sum_pos unit * grad`` of the log-probability of the tokens at ``targets``.
 
-    ``sites`` default to every layer's MLP neurons.
+    ``targets[i]`` lists positions of ``seqs[i]`` whose token is scored. ``absolute`` sums
+    ``|unit * grad|`` over positions (importance whichever way a unit moves the text) instead
+    of the signed sum. Returns ``[n_sites, d]``; ``sites`` default to every layer's MLP neurons.
     """
     sites = sites or [Site(model.mlp_hook(layer)) for layer in range(model.n_layers)]
     total: torch.Tensor | None = None
-    for i in range(0, len(facts), batch_size):
-        chunk = facts[i : i + batch_size]
-        prompts = [model.encode(f.prompt) for f in chunk]
-        answers = [model.tokenizer(" " + f.answer, add_special_tokens=False)["input_ids"] for f in chunk]
-        ids, mask = model.pad([p + a for p, a in zip(prompts, answers, strict=True)])
-        target = torch.zeros_like(ids, dtype=torch.bool)  # positions whose *next* token is answer
-        for r, (p, a) in enumerate(zip(prompts, answers, strict=True)):
-            target[r, len(p) - 1 : len(p) + len(a) - 1] = True
+    for i in range(0, len(seqs), batch_size):
+        ids, mask = model.pad(seqs[i : i + batch_size])
+        target = torch.zeros_like(ids, dtype=torch.bool)  # positions whose *next* token is scored
+        for r, pos in enumerate(targets[i : i + batch_size]):
+            target[r, [p - 1 for p in pos]] = True
         acts, deltas = {}, {}
 
         def make(j: int, site: Site, acts=acts, deltas=deltas):
@@ -79,23 +99,55 @@ def fact_attribution(
             logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
             logp[target[:, :-1]].sum().backward()
         real = mask.bool()[..., None]
-        contrib = torch.stack([(acts[j] * deltas[j].grad * real).sum((0, 1)) for j in range(len(sites))])
+        parts = [acts[j] * deltas[j].grad * real for j in range(len(sites))]
+        contrib = torch.stack([(x.abs() if absolute else x).sum((0, 1)) for x in parts])
         total = contrib.double().cpu() if total is None else total + contrib.double().cpu()
-    assert total is not None
-    return (total / max(len(facts), 1)).numpy()
+    if total is None:
+        raise MechUnlearnError("attribution needs at least one fact or text; the concept gave none")
+    return (total / len(seqs)).numpy()
+
+
+def fact_attribution(
+    model: HookedLM, facts: list[Fact], batch_size: int, sites: list[Site] | None = None
+) -> np.ndarray:
+    """Mean over ``facts`` of ``sum_pos unit * grad`` of the answer's log-probability, ``[n_sites, d]``."""
+    seqs, targets = [], []
+    for f in facts:
+        prompt, answer = model.encode(f.prompt), model.encode_continuation(f.answer)
+        seqs.append(prompt + answer)
+        targets.append(list(range(len(prompt), len(prompt) + len(answer))))
+    return _attribution(model, seqs, targets, batch_size, sites, absolute=False)
+
+
+def text_attribution(
+    model: HookedLM, texts: list[str], batch_size: int, sites: list[Site] | None = None, max_tokens: int = 128
+) -> np.ndarray:
+    """Mean over ``texts`` of ``sum_pos |unit * grad|`` of the text's log-likelihood: how much the text needs a unit."""
+    seqs = [model.encode(t)[:max_tokens] for t in texts]
+    head = len(model.special_prefix())
+    targets = [list(range(max(head, 1), len(s))) for s in seqs]
+    return _attribution(model, seqs, targets, batch_size, sites, absolute=True)
 
 
 @register_ranker("attribution", AttributionConfig)
 def rank_attribution(model: HookedLM, concept: Concept, cfg: AttributionConfig) -> Ranking:
     """Rank neurons by how much they support the forget facts' answers (and not the retain facts')."""
-    forget = fact_attribution(model, concept.facts_forget, cfg.batch_size)
-    retain = fact_attribution(model, concept.facts_retain, cfg.batch_size) if cfg.retain_weight else 0.0
-    scores = forget - cfg.retain_weight * retain
+    forget_facts = concept.training_facts("forget", concept.known)
+    retain_facts = concept.training_facts("retain", concept.known)
+    forget = fact_attribution(model, forget_facts, cfg.batch_size)
+    retain = fact_attribution(model, retain_facts, cfg.batch_size)
+    if cfg.score == "ratio":
+        texts = concept.retain_split()[0][: cfg.retain_texts]
+        need = np.abs(retain) / np.abs(retain).mean()
+        need += (text := text_attribution(model, texts, cfg.batch_size)) / text.mean()
+        scores = np.maximum(forget, 0) / (need + 1)
+    else:
+        scores = forget - cfg.retain_weight * retain
     return Ranking(
         method="attribution",
         scores=scores,
         order=Ranking.order_from_scores(scores),
         model={},
         concept=concept.name,
-        metrics={"forget_facts": len(concept.facts_forget), "retain_facts": len(concept.facts_retain)},
+        metrics={"forget_facts": len(forget_facts), "retain_facts": len(retain_facts)},
     )

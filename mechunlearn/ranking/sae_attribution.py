@@ -42,8 +42,10 @@ def sae_site(sae) -> Site:
 @register_feature_ranker("sae-attribution", SAEAttributionConfig)
 def rank_sae_attribution(model: HookedLM, sae, concept: Concept, cfg: SAEAttributionConfig) -> Ranking:
     site = [sae_site(sae)]
-    forget = fact_attribution(model, concept.facts_forget, cfg.batch_size, site)
-    retain = fact_attribution(model, concept.facts_retain, cfg.batch_size, site) if cfg.retain_weight else 0.0
+    forget_facts = concept.training_facts("forget", concept.known)
+    retain_facts = concept.training_facts("retain", concept.known)
+    forget = fact_attribution(model, forget_facts, cfg.batch_size, site)
+    retain = fact_attribution(model, retain_facts, cfg.batch_size, site) if cfg.retain_weight else 0.0
     scores = forget - cfg.retain_weight * retain
     order, n_dense = sparse_first(scores, retain_firing_rate(model, sae, concept), cfg.max_retain_freq)
     return Ranking(
@@ -54,8 +56,8 @@ def rank_sae_attribution(model: HookedLM, sae, concept: Concept, cfg: SAEAttribu
         concept=concept.name,
         unit="sae_feature",
         metrics={
-            "forget_facts": len(concept.facts_forget),
-            "retain_facts": len(concept.facts_retain),
+            "forget_facts": len(forget_facts),
+            "retain_facts": len(retain_facts),
             "dense_features_ranked_last": n_dense,
         },
     )

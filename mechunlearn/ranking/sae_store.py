@@ -67,7 +67,9 @@ def rank_features(
     cfg = make_feature_config(method, options)
     hook = check_sae_fits(sae, model, sae_ref)
     fp, sfp = model.fingerprint(), sae_fingerprint(sae)
-    payload = json.dumps([method, dataclasses.asdict(cfg), fp, sfp, concept_hash(concept)], sort_keys=True)
+    payload = json.dumps(
+        [method, dataclasses.asdict(cfg), fp, sfp, concept_hash(concept), concept.known], sort_keys=True
+    )
     key = hashlib.sha256(payload.encode()).hexdigest()[:16]
     folder = (store or probes_dir()) / model_slug(model) / concept.name / f"sae-{hook}" / method
 

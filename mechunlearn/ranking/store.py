@@ -41,7 +41,9 @@ def concept_hash(concept: Concept) -> str:
 
 
 def ranking_key(method: str, cfg: object, fingerprint: str, concept: Concept) -> str:
-    payload = json.dumps([method, dataclasses.asdict(cfg), fingerprint, concept_hash(concept)], sort_keys=True)
+    payload = json.dumps(
+        [method, dataclasses.asdict(cfg), fingerprint, concept_hash(concept), concept.known], sort_keys=True
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

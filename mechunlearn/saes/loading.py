@@ -87,8 +87,10 @@ def _load_release(release: str, sae_id: str, device: str):
         raise MechUnlearnError(
             f"SAE release '{release}' lives in the Hugging Face repo {lookup.repo_id}, which is not cached here "
             "and the hub cannot be reached. On a machine with network run "
-            f"`huggingface-cli download {lookup.repo_id} --include '{lookup.saes_map[sae_id]}/*' --local-dir DIR` "
-            f"and pass --sae DIR/{lookup.saes_map[sae_id]} (a folder in sae-lens format)"
+            f"`huggingface-cli download {lookup.repo_id} --include '{lookup.saes_map[sae_id]}/*'` (it lands in the "
+            f"Hugging Face cache, {constants.HF_HUB_CACHE}; copy models--{lookup.repo_id.replace('/', '--')} there "
+            f"if that was another machine) and rerun with the same --sae {release}:{sae_id}; sae-lens converts "
+            "the release's format when it loads it"
         )
     offline_before = constants.HF_HUB_OFFLINE
     constants.HF_HUB_OFFLINE = offline_before or not online  # cached only: never try the network

@@ -1,0 +1,95 @@
+"""A utility budget: how much of what must be kept an edit may cost, measured on validation data.
+
+The retain loss of an edit is the larger of
+  * the fraction of the base model's *known* retain facts (validation split of every fact
+    set) that the edited model no longer knows, and
+  * the relative rise of perplexity on the retain corpus' validation passages.
+:func:`largest_within` tries edit strengths in increasing order and keeps the largest one
+whose retain loss stays within ``max_drop``. The test split, which reports give, is never read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mechunlearn.concepts import Concept, Fact, fact_split
+from mechunlearn.evaluation import perplexity, score_facts
+from mechunlearn.models.hooked import HookedLM
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_RETAIN_DROP = 0.03
+
+
+def validation_retain_facts(concept: Concept, known: dict) -> list[Fact]:
+    """The known retain facts of the validation split, over every fact set."""
+    out = []
+    for name, fs in concept.fact_sets.items():
+        keep = set(known.get(name, {}).get("retain", []))
+        out += [f for i, f in enumerate(fs.retain) if fact_split(i) == "validation" and i in keep]
+    return out
+
+
+@dataclass
+class RetainBudget:
+    """Measures retain loss against the unedited model's validation figures."""
+
+    concept: Concept
+    known: dict
+    max_drop: float = DEFAULT_MAX_RETAIN_DROP
+    base_ppl: float = field(default=float("nan"))
+
+    def __post_init__(self) -> None:
+        self.facts = validation_retain_facts(self.concept, self.known)
+        self.texts = self.concept.held_texts("retain", "validation")
+
+    def calibrate(self, model: HookedLM) -> None:
+        """Record the unedited model's validation perplexity (call before any edit)."""
+        self.base_ppl = perplexity(model, self.texts)
+
+    def loss(self, model: HookedLM) -> dict[str, float]:
+        """``facts_lost``, ``ppl_rise`` and their max, ``retain_loss``, for the model as it is now."""
+        scores = score_facts(model, self.facts) if self.facts else []
+        lost = 1 - sum(s.known for s in scores) / len(scores) if scores else 0.0
+        rise = perplexity(model, self.texts) / self.base_ppl - 1
+        return {"facts_lost": lost, "ppl_rise": rise, "retain_loss": max(lost, rise)}
+
+
+def largest_within(
+    candidates: Sequence[Any],
+    apply: Callable[[Any], None],
+    undo: Callable[[], None],
+    model: HookedLM,
+    budget: RetainBudget,
+) -> tuple[Any | None, list[dict]]:
+    """The largest candidate (in the given increasing order) within budget, and every trial.
+
+    ``apply(c)`` puts the edit of strength ``c`` in force, ``undo()`` removes it. Stops at the
+    first candidate over budget (retain loss grows with strength). ``None`` if even the first is over.
+    """
+    chosen, trials = None, []
+    for c in candidates:
+        apply(c)
+        try:
+            loss = budget.loss(model)
+        finally:
+            undo()
+        ok = loss["retain_loss"] <= budget.max_drop
+        trials.append({"candidate": c, **{k: round(v, 4) for k, v in loss.items()}, "within_budget": ok})
+        log.info("budget trial %s: %s", c, trials[-1])
+        if not ok:
+            break
+        chosen = c
+    return chosen, trials
+
+
+def doubling(start: int, stop: int) -> list[int]:
+    """``start, 2*start, ... `` up to and including ``stop``."""
+    out, k = [], start
+    while k < stop:
+        out.append(k)
+        k *= 2
+    return out + [stop]
