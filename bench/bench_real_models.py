@@ -73,6 +73,34 @@ def run(out: Path, name: str, args: list[str]) -> None:
     print(f"  rc {proc.returncode}, {wall:.0f} s", flush=True)
 
 
+def summary(out: Path) -> dict:
+    """The figures of every finished run (headline metrics before/after, budget, timing), for committing.
+
+    Run folders (``--out/runs``, with 1 GB checkpoints) are not committed; this file is.
+    """
+    from mechunlearn.report import headline_keys
+
+    res = {}
+    for rec_path in sorted((out / "runs").glob("*.json")):
+        rec = json.loads(rec_path.read_text())
+        entry = {k: rec[k] for k in ("command", "rc", "wall_s")}
+        if "report" in rec:
+            rep = json.loads(Path(rec["report"]).read_text())
+            keys = headline_keys(rep["before"])
+            entry |= {
+                "before": {k: rep["before"][k] for k in keys},
+                "after": {k: rep["after"].get(k) for k in keys},
+                "known": rep.get("known"),
+                "budget": rep.get("budget"),
+                "edit": {k: v for k, v in rep["edit"].items() if k not in ("neurons", "features", "ranking_metrics")},
+                "timing": rep.get("timing"),
+            }
+        else:
+            entry |= {k: rec[k] for k in ("evaluate", "quality") if k in rec}
+        res[rec_path.stem] = entry
+    return res
+
+
 def table(out: Path) -> str:
     rows = [
         "| run | wall | budget chose | concept MC (known) | other MC (known) | retain ppl | forget ppl |",
@@ -104,6 +132,7 @@ def main() -> None:
     p.add_argument("--table", action="store_true", help="print the tables of finished runs and exit")
     a = p.parse_args()
     if a.table:
+        (a.out / "summary.json").write_text(json.dumps(summary(a.out), indent=1) + "\n")
         print(table(a.out))
         return
     for name, args in jobs():

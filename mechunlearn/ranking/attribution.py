@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -41,6 +42,8 @@ class AttributionConfig:
     def __post_init__(self) -> None:
         if self.score not in ("ratio", "difference"):
             raise MechUnlearnError(f"unknown attribution score '{self.score}'; valid: ['ratio', 'difference']")
+
+    reads_facts: ClassVar[bool] = True  # stored rankings are keyed by the known subset too
 
     batch_size: int = 16
     score: str = "ratio"
@@ -129,25 +132,32 @@ def text_attribution(
     return _attribution(model, seqs, targets, batch_size, sites, absolute=True)
 
 
-@register_ranker("attribution", AttributionConfig)
-def rank_attribution(model: HookedLM, concept: Concept, cfg: AttributionConfig) -> Ranking:
-    """Rank neurons by how much they support the forget facts' answers (and not the retain facts')."""
+def attribution_scores(
+    model: HookedLM, concept: Concept, cfg: AttributionConfig, sites: list[Site] | None = None
+) -> tuple[np.ndarray, dict]:
+    """Scores ``[n_sites, d]`` per ``cfg.score`` (see the module docstring) and what they were computed from."""
     forget_facts = concept.training_facts("forget", concept.known)
     retain_facts = concept.training_facts("retain", concept.known)
-    forget = fact_attribution(model, forget_facts, cfg.batch_size)
-    retain = fact_attribution(model, retain_facts, cfg.batch_size)
-    if cfg.score == "ratio":
-        texts = concept.retain_split()[0][: cfg.retain_texts]
-        need = np.abs(retain) / np.abs(retain).mean()
-        need += (text := text_attribution(model, texts, cfg.batch_size)) / text.mean()
-        scores = np.maximum(forget, 0) / (need + 1)
-    else:
-        scores = forget - cfg.retain_weight * retain
+    forget = fact_attribution(model, forget_facts, cfg.batch_size, sites)
+    retain = fact_attribution(model, retain_facts, cfg.batch_size, sites)
+    info = {"forget_facts": len(forget_facts), "retain_facts": len(retain_facts)}
+    if cfg.score == "difference":
+        return forget - cfg.retain_weight * retain, info
+    texts = concept.retain_split()[0][: cfg.retain_texts]
+    text = text_attribution(model, texts, cfg.batch_size, sites)
+    need = np.abs(retain) / max(np.abs(retain).mean(), 1e-12) + text / max(text.mean(), 1e-12)
+    return np.maximum(forget, 0) / (need + 1), info | {"retain_texts": len(texts)}
+
+
+@register_ranker("attribution", AttributionConfig)
+def rank_attribution(model: HookedLM, concept: Concept, cfg: AttributionConfig) -> Ranking:
+    """Rank neurons by how much the forget facts' answers need them and retain facts and text do not."""
+    scores, info = attribution_scores(model, concept, cfg)
     return Ranking(
         method="attribution",
         scores=scores,
         order=Ranking.order_from_scores(scores),
         model={},
         concept=concept.name,
-        metrics={"forget_facts": len(forget_facts), "retain_facts": len(retain_facts)},
+        metrics=info,
     )

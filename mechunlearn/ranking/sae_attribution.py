@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from mechunlearn.concepts import Concept
 from mechunlearn.models.hooked import HookedLM
-from mechunlearn.ranking.attribution import AttributionConfig, Site, fact_attribution
+from mechunlearn.ranking.attribution import AttributionConfig, Site, attribution_scores
 from mechunlearn.ranking.base import Ranking, register_feature_ranker
 from mechunlearn.ranking.sae_data import retain_firing_rate, sparse_first
 from mechunlearn.saes.loading import sae_hook
@@ -21,7 +21,7 @@ from mechunlearn.saes.loading import sae_hook
 
 @dataclass
 class SAEAttributionConfig(AttributionConfig):
-    """Args (besides ``batch_size`` and ``retain_weight``):
+    """Args (besides those of :class:`AttributionConfig`, scored the same way over SAE features):
     max_retain_freq: features firing on more than this fraction of retain-text tokens are
         ranked last; 1.0 disables.
     """
@@ -41,12 +41,7 @@ def sae_site(sae) -> Site:
 
 @register_feature_ranker("sae-attribution", SAEAttributionConfig)
 def rank_sae_attribution(model: HookedLM, sae, concept: Concept, cfg: SAEAttributionConfig) -> Ranking:
-    site = [sae_site(sae)]
-    forget_facts = concept.training_facts("forget", concept.known)
-    retain_facts = concept.training_facts("retain", concept.known)
-    forget = fact_attribution(model, forget_facts, cfg.batch_size, site)
-    retain = fact_attribution(model, retain_facts, cfg.batch_size, site) if cfg.retain_weight else 0.0
-    scores = forget - cfg.retain_weight * retain
+    scores, info = attribution_scores(model, concept, cfg, [sae_site(sae)])
     order, n_dense = sparse_first(scores, retain_firing_rate(model, sae, concept), cfg.max_retain_freq)
     return Ranking(
         method="sae-attribution",
@@ -55,9 +50,5 @@ def rank_sae_attribution(model: HookedLM, sae, concept: Concept, cfg: SAEAttribu
         model={},
         concept=concept.name,
         unit="sae_feature",
-        metrics={
-            "forget_facts": len(forget_facts),
-            "retain_facts": len(retain_facts),
-            "dense_features_ranked_last": n_dense,
-        },
+        metrics=info | {"dense_features_ranked_last": n_dense},
     )

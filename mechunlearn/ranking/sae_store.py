@@ -20,7 +20,7 @@ from mechunlearn.paths import probes_dir
 from mechunlearn.ranking.base import Ranking, get_feature_ranker
 from mechunlearn.ranking.data import probing_items
 from mechunlearn.ranking.sae_data import feature_stats, top_contexts
-from mechunlearn.ranking.store import _store, concept_hash, make_config, model_slug
+from mechunlearn.ranking.store import _store, concept_hash, known_part, make_config, model_slug
 from mechunlearn.saes.loading import check_sae_fits, sae_fingerprint
 
 FEATURE_METHODS_DEFAULT = "sae-activation"
@@ -68,7 +68,7 @@ def rank_features(
     hook = check_sae_fits(sae, model, sae_ref)
     fp, sfp = model.fingerprint(), sae_fingerprint(sae)
     payload = json.dumps(
-        [method, dataclasses.asdict(cfg), fp, sfp, concept_hash(concept), concept.known], sort_keys=True
+        [method, dataclasses.asdict(cfg), fp, sfp, concept_hash(concept), known_part(cfg, concept)], sort_keys=True
     )
     key = hashlib.sha256(payload.encode()).hexdigest()[:16]
     folder = (store or probes_dir()) / model_slug(model) / concept.name / f"sae-{hook}" / method

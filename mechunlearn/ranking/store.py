@@ -40,9 +40,14 @@ def concept_hash(concept: Concept) -> str:
     return h.hexdigest()[:16]
 
 
+def known_part(cfg: object, concept: Concept) -> dict | None:
+    """The known subset, for methods that read facts (``reads_facts``); others do not depend on it."""
+    return concept.known if getattr(cfg, "reads_facts", False) else None
+
+
 def ranking_key(method: str, cfg: object, fingerprint: str, concept: Concept) -> str:
     payload = json.dumps(
-        [method, dataclasses.asdict(cfg), fingerprint, concept_hash(concept), concept.known], sort_keys=True
+        [method, dataclasses.asdict(cfg), fingerprint, concept_hash(concept), known_part(cfg, concept)], sort_keys=True
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
