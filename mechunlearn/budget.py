@@ -6,7 +6,8 @@ The retain loss of an edit is the larger of
     fact the right choice's probability now over before (capped at 1), for a greedy-only fact
     1 if still known else 0. Continuous, so a budget of 3% means something on 25 facts,
     where a single lost fact would already be 4%;
-  * ``ppl_rise``: the relative rise of perplexity on the retain corpus' validation passages.
+  * ``loss_rise``: the relative rise of the language-model loss (mean next-token NLL) on the
+    retain corpus' validation passages. 3% of gemma-3-270m's loss (3.15 nats) is perplexity x1.10.
 :func:`largest_within` tries edit strengths in increasing order and keeps the largest one
 whose retain loss stays within ``max_drop``. The test split, which reports give, is never read.
 """
@@ -14,6 +15,7 @@ whose retain loss stays within ``max_drop``. The test split, which reports give,
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,15 +58,16 @@ class RetainBudget:
         self.base_scores = score_facts(model, self.facts) if self.facts else []
 
     def loss(self, model: HookedLM) -> dict[str, float]:
-        """``facts_lost``, ``ppl_rise`` and their max, ``retain_loss``, for the model as it is now."""
+        """``facts_lost``, ``loss_rise`` and their max, ``retain_loss``, for the model as it is now."""
         scores = score_facts(model, self.facts) if self.facts else []
         kept = [
             min(1.0, now.p_right / base.p_right) if base.p_right is not None else float(now.known)
             for now, base in zip(scores, self.base_scores, strict=True)
         ]
         lost = 1 - sum(kept) / len(kept) if kept else 0.0
-        rise = perplexity(model, self.texts) / self.base_ppl - 1
-        return {"facts_lost": lost, "ppl_rise": rise, "retain_loss": max(lost, rise)}
+        ppl = perplexity(model, self.texts)
+        rise = math.log(ppl) / math.log(self.base_ppl) - 1
+        return {"facts_lost": lost, "loss_rise": rise, "ppl_ratio": ppl / self.base_ppl, "retain_loss": max(lost, rise)}
 
 
 def largest_within(
@@ -95,10 +98,11 @@ def largest_within(
     return chosen, trials
 
 
-def doubling(start: int, stop: int) -> list[int]:
-    """``start, 2*start, ... `` up to and including ``stop``."""
-    out, k = [], start
-    while k < stop:
-        out.append(k)
-        k *= 2
+def geometric_steps(start: int, stop: int) -> list[int]:
+    """``start``, then steps of x sqrt(2) (16, 23, 32, 45, 64, ...), up to and including ``stop``."""
+    out, k = [], float(start)
+    while round(k) < stop:
+        if not out or round(k) > out[-1]:
+            out.append(round(k))
+        k *= 2**0.5
     return out + [stop]

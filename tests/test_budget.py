@@ -2,7 +2,7 @@
 
 import pytest
 
-from mechunlearn.budget import RetainBudget, doubling, largest_within
+from mechunlearn.budget import RetainBudget, geometric_steps, largest_within
 from mechunlearn.concepts import load_concept
 from mechunlearn.edits import NeuronAblation
 from mechunlearn.models import load_model
@@ -22,7 +22,12 @@ def test_no_edit_costs_nothing_and_a_huge_one_is_over_budget(setup):
     model, concept, known = setup
     budget = RetainBudget(concept, known, 0.1)
     budget.calibrate(model)
-    assert budget.facts and budget.loss(model) == {"facts_lost": 0.0, "ppl_rise": 0.0, "retain_loss": 0.0}
+    assert budget.facts and budget.loss(model) == {
+        "facts_lost": 0.0,
+        "loss_rise": 0.0,
+        "ppl_ratio": 1.0,
+        "retain_loss": 0.0,
+    }
     neurons = [Neuron(layer, i) for layer in range(model.n_layers) for i in range(model.d_mlp)]
 
     def apply(k):
@@ -33,5 +38,5 @@ def test_no_edit_costs_nothing_and_a_huge_one_is_over_budget(setup):
     assert model.edits == []  # every trial undone
 
 
-def test_doubling_grid():
-    assert doubling(16, 100) == [16, 32, 64, 100] and doubling(16, 16) == [16]
+def test_geometric_grid():
+    assert geometric_steps(16, 100) == [16, 23, 32, 45, 64, 91, 100] and geometric_steps(16, 16) == [16]

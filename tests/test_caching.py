@@ -81,6 +81,6 @@ def test_run_hooks_stops_early_yet_sees_the_same_activations(tiny_model_dir):
     ids, mask = m.pad([m.encode(t) for t in TEXTS[:4]])
     for hooks in ([m.mlp_hook(0)], [m.mlp_hook(m.n_layers - 1)], [m.resid_hook(m.n_layers - 1)]):
         full, early = {}, {}
-        m.logits(ids, mask, extra=[(h, lambda a, hook, h=h: full.__setitem__(h, a.clone())) for h in hooks])
-        m.run_hooks(ids, mask, [(h, lambda a, hook, h=h: early.__setitem__(h, a.clone())) for h in hooks])
+        m.logits(ids, mask, extra=[(h, lambda a, hook, h=h, d=full: d.__setitem__(h, a.clone())) for h in hooks])
+        m.run_hooks(ids, mask, [(h, lambda a, hook, h=h, d=early: d.__setitem__(h, a.clone())) for h in hooks])
         assert all(torch.equal(full[h], early[h]) for h in hooks)
