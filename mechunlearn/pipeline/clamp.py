@@ -28,7 +28,12 @@ from mechunlearn.pipeline.config import DEFAULT_CLAMP, DEFAULT_SAE_HOOK, ClampCo
 from mechunlearn.pipeline.start import load_start
 from mechunlearn.plots import feature_ranking_figure, write_html
 from mechunlearn.ranking.base import Ranking
-from mechunlearn.ranking.sae_store import check_feature_ranking_matches, load_feature_table, rank_features
+from mechunlearn.ranking.sae_store import (
+    check_feature_ranking_matches,
+    load_feature_table,
+    make_feature_config,
+    rank_features,
+)
 from mechunlearn.ranking.store import model_slug
 from mechunlearn.report import EvalSets, add_stages, known_counts, markdown_table, stage_table
 from mechunlearn.runs import Timer, default_out, run_folder
@@ -99,6 +104,8 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out) if cfg.out else default_out("clamp", Path(cfg.concept).name)
     ensure_new_dir(out)
+    if cfg.ranking is None and cfg.features is None:
+        make_feature_config(cfg.method, cfg.method_options)  # an unknown method or option fails before any work
     concept = load_concept(cfg.concept)
     _ = (concept.facts_forget, concept.facts_retain, concept.forget_corpus, concept.retain_corpus)
     timer = Timer()

@@ -146,6 +146,8 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
     with timer("load"):
         model, base_ref, prior_edits, prior_stages, prior_known = load_start(cfg)
     arch_spec(model.model_type)  # an architecture whose neurons cannot be baked is refused before any work
+    if cfg.ranking:
+        check_ranking_matches(Ranking.load(cfg.ranking), model)  # a ranking of another model, too
     n_neurons = model.n_layers * model.d_mlp
     k_max = cfg.n_pruned(n_neurons)
     # record what was resolved at run time, so config.json reruns the same job even if defaults change
