@@ -62,7 +62,7 @@ def default_sae(model: HookedLM) -> str:
 def choose_clamp_k(
     model: HookedLM, concept, ranking: Ranking, sae_ref: str, cfg: ClampConfig, k_max: int
 ) -> tuple[int, dict]:
-    """The largest number of top features (16, 23, 32, ... up to ``k_max``) within the retain budget."""
+    """The largest number of top features (4, 6, 8, 11, 16, ... up to ``k_max``) within the retain budget."""
     budget = RetainBudget(concept, concept.known, cfg.max_retain_drop)
     budget.calibrate(model)
 
@@ -71,7 +71,7 @@ def choose_clamp_k(
             SAEClamp(sae_ref, ranking.top_features(k), cfg.mode, cfg.clamp_value, cfg.value_kind, cfg.threshold)
         )
 
-    chosen, trials = largest_within(geometric_steps(min(16, k_max), k_max), apply, model.edits.pop, model, budget)
+    chosen, trials = largest_within(geometric_steps(min(4, k_max), k_max), apply, model.edits.pop, model, budget)
     reason = (
         f"largest number of clamped features with retain loss <= {cfg.max_retain_drop} on validation facts and text"
         if chosen

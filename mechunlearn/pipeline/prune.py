@@ -85,7 +85,7 @@ def warn_if_little_known(concept: Concept, minimum: int = 10) -> None:
 def choose_top_k(
     model: HookedLM, concept: Concept, ranking: Ranking, cfg: PruneConfig, k_max: int
 ) -> tuple[int, dict[str, Any]]:
-    """The largest top-k (16, 23, 32, ... up to ``k_max``) within the retain budget on validation data."""
+    """The largest top-k (4, 6, 8, 11, 16, ... up to ``k_max``) within the retain budget on validation data."""
     budget = RetainBudget(concept, concept.known, cfg.max_retain_drop)
     budget.calibrate(model)
     mean = neuron_stats(model, probing_items(model, concept)).overall_mean() if cfg.ablation == "mean" else None
@@ -94,7 +94,7 @@ def choose_top_k(
         neurons = ranking.top(k)
         model.edits.append(NeuronAblation(neurons, cfg.ablation, [] if mean is None else mean_values(neurons, mean)))
 
-    chosen, trials = largest_within(geometric_steps(min(16, k_max), k_max), apply, model.edits.pop, model, budget)
+    chosen, trials = largest_within(geometric_steps(min(4, k_max), k_max), apply, model.edits.pop, model, budget)
     k = chosen or 0
     reason = (
         f"largest top-k with retain loss <= {cfg.max_retain_drop} on validation facts and text"
