@@ -106,3 +106,29 @@ def geometric_steps(start: int, stop: int) -> list[int]:
             out.append(round(k))
         k *= 2**0.5
     return out + [stop]
+
+
+def choose_size(
+    model: HookedLM, concept: Concept, max_drop: float, k_max: int, make_edit: Callable[[int], Any], units: str
+) -> tuple[int, dict[str, Any]]:
+    """The largest ``k`` (4, 6, 8, 11, 16, ... up to ``k_max``) whose edit ``make_edit(k)`` stays within budget.
+
+    Returns ``k`` (0 if even the smallest is over) and the report's ``budget`` record (``units``
+    names what ``k`` counts, e.g. ``neurons``).
+    """
+    budget = RetainBudget(concept, concept.known, max_drop)
+    budget.calibrate(model)
+    chosen, trials = largest_within(
+        geometric_steps(min(4, k_max), k_max),
+        lambda k: model.edits.append(make_edit(k)),
+        model.edits.pop,
+        model,
+        budget,
+    )
+    reason = (
+        f"largest number of {units} with retain loss <= {max_drop} on validation facts and text"
+        if chosen
+        else f"even {trials[0]['candidate']} {units} cost more than {max_drop}: nothing edited"
+    )
+    record = {"max_retain_drop": max_drop, "chosen": chosen or 0, "units": units, "reason": reason, "trials": trials}
+    return chosen or 0, record | {"validation_retain_facts": len(budget.facts)}

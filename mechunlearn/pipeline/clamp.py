@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from mechunlearn.budget import RetainBudget, geometric_steps, largest_within
+from mechunlearn.budget import choose_size
 from mechunlearn.concepts import load_concept
 from mechunlearn.distill import distil, kl_between
 from mechunlearn.edits import SAEClamp
@@ -62,23 +62,12 @@ def default_sae(model: HookedLM) -> str:
 def choose_clamp_k(
     model: HookedLM, concept, ranking: Ranking, sae_ref: str, cfg: ClampConfig, k_max: int
 ) -> tuple[int, dict]:
-    """The largest number of top features (4, 6, 8, 11, 16, ... up to ``k_max``) within the retain budget."""
-    budget = RetainBudget(concept, concept.known, cfg.max_retain_drop)
-    budget.calibrate(model)
+    """The largest number of top features up to ``k_max`` within the retain budget on validation data."""
 
-    def apply(k: int) -> None:
-        model.edits.append(
-            SAEClamp(sae_ref, ranking.top_features(k), cfg.mode, cfg.clamp_value, cfg.value_kind, cfg.threshold)
-        )
+    def edit(k: int) -> SAEClamp:
+        return SAEClamp(sae_ref, ranking.top_features(k), cfg.mode, cfg.clamp_value, cfg.value_kind, cfg.threshold)
 
-    chosen, trials = largest_within(geometric_steps(min(4, k_max), k_max), apply, model.edits.pop, model, budget)
-    reason = (
-        f"largest number of clamped features with retain loss <= {cfg.max_retain_drop} on validation facts and text"
-        if chosen
-        else f"even {trials[0]['candidate']} features cost more than {cfg.max_retain_drop}: nothing clamped"
-    )
-    report = {"max_retain_drop": cfg.max_retain_drop, "chosen": chosen or 0, "reason": reason, "trials": trials}
-    return chosen or 0, report | {"validation_retain_facts": len(budget.facts)}
+    return choose_size(model, concept, cfg.max_retain_drop, k_max, edit, "SAE features")
 
 
 def model_card(cfg: ClampConfig, model: HookedLM, edit: SAEClamp, report: dict) -> str:
@@ -233,6 +222,10 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
         log.info("report: %s", report)
     print_fn(stage_table(stages))
     print_fn(f"clamped {len(features)} SAE features at {hook} ({cfg.mode}, value {cfg.clamp_value})")
+    if report["budget"] is not None:
+        print_fn(
+            f"budget: {report['budget']['reason']} (chose {k} of at most {report['budget']['trials'][-1]['candidate']})"
+        )
     if cfg.bake:
         e = report["edit"]
         print_fn(

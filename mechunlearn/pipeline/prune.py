@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from mechunlearn.budget import RetainBudget, geometric_steps, largest_within
+from mechunlearn.budget import choose_size
 from mechunlearn.caching import neuron_stats
 from mechunlearn.concepts import Concept, load_concept
 from mechunlearn.edits import NeuronAblation
@@ -85,29 +85,14 @@ def warn_if_little_known(concept: Concept, minimum: int = 10) -> None:
 def choose_top_k(
     model: HookedLM, concept: Concept, ranking: Ranking, cfg: PruneConfig, k_max: int
 ) -> tuple[int, dict[str, Any]]:
-    """The largest top-k (4, 6, 8, 11, 16, ... up to ``k_max``) within the retain budget on validation data."""
-    budget = RetainBudget(concept, concept.known, cfg.max_retain_drop)
-    budget.calibrate(model)
+    """The largest top-k up to ``k_max`` within the retain budget on validation data."""
     mean = neuron_stats(model, probing_items(model, concept)).overall_mean() if cfg.ablation == "mean" else None
 
-    def apply(k: int) -> None:
+    def edit(k: int) -> NeuronAblation:
         neurons = ranking.top(k)
-        model.edits.append(NeuronAblation(neurons, cfg.ablation, [] if mean is None else mean_values(neurons, mean)))
+        return NeuronAblation(neurons, cfg.ablation, [] if mean is None else mean_values(neurons, mean))
 
-    chosen, trials = largest_within(geometric_steps(min(4, k_max), k_max), apply, model.edits.pop, model, budget)
-    k = chosen or 0
-    reason = (
-        f"largest top-k with retain loss <= {cfg.max_retain_drop} on validation facts and text"
-        if chosen
-        else f"even {trials[0]['candidate']} neurons cost more than {cfg.max_retain_drop}: nothing pruned"
-    )
-    return k, {
-        "max_retain_drop": cfg.max_retain_drop,
-        "chosen": k,
-        "reason": reason,
-        "trials": trials,
-        "validation_retain_facts": len(budget.facts),
-    }
+    return choose_size(model, concept, cfg.max_retain_drop, k_max, edit, "neurons")
 
 
 def model_card(cfg: PruneConfig, model: HookedLM, edit: NeuronAblation, report: dict) -> str:
