@@ -223,9 +223,7 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
     print_fn(stage_table(stages))
     print_fn(f"clamped {len(features)} SAE features at {hook} ({cfg.mode}, value {cfg.clamp_value})")
     if report["budget"] is not None:
-        print_fn(
-            f"budget: {report['budget']['reason']} (chose {k} of at most {report['budget']['trials'][-1]['candidate']})"
-        )
+        print_fn(f"budget: {report['budget']['reason']} (chose {k}; trials in report.json)")
     if cfg.bake:
         e = report["edit"]
         print_fn(
