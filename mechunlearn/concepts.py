@@ -141,18 +141,27 @@ class Concept:
     def retain_corpus(self) -> list[str]:
         return self._lines("retain.txt", "retain corpus")
 
-    @cached_property
-    def facts_forget(self) -> list[Fact]:
-        return read_facts(self.path / "facts_forget.jsonl")
+    def _facts(self, fname: str) -> list[Fact]:
+        """The facts of one file, read once (every fact set and property shares the reading)."""
+        cache = self.__dict__.setdefault("_fact_files", {})
+        if fname not in cache:
+            cache[fname] = read_facts(self.path / fname)
+        return cache[fname]
 
-    @cached_property
+    @property
+    def facts_forget(self) -> list[Fact]:
+        """The ``corpus`` set's forget facts (``facts_forget.jsonl``)."""
+        return self._facts("facts_forget.jsonl")
+
+    @property
     def facts_retain(self) -> list[Fact]:
-        return read_facts(self.path / "facts_retain.jsonl")
+        """The ``corpus`` set's retain facts (``facts_retain.jsonl``)."""
+        return self._facts("facts_retain.jsonl")
 
     def paraphrased(self, which: str) -> list[Fact]:
-        """Paraphrased facts (``which`` is ``forget`` or ``retain``); empty if not shipped."""
-        p = self.path / f"facts_{which}_paraphrased.jsonl"
-        return read_facts(p) if p.is_file() else []
+        """The ``corpus_paraphrased`` set's facts (``which`` is ``forget`` or ``retain``); empty if not shipped."""
+        fs = self.fact_sets.get("corpus_paraphrased")
+        return fs.side(which) if fs else []
 
     @cached_property
     def fact_sets(self) -> dict[str, FactSet]:
@@ -163,6 +172,7 @@ class Concept:
         sets = {}
         for fp in sorted(self.path.glob("facts_forget*.jsonl")):
             suffix = fp.stem.removeprefix("facts_forget").lstrip("_")
+            forget = self._facts(fp.name)  # a malformed file is named with its line first
             rp = self.path / fp.name.replace("facts_forget", "facts_retain", 1)
             if not rp.is_file():
                 raise MechUnlearnError(f"fact set file {fp} has no retain counterpart {rp.name}")
@@ -171,15 +181,12 @@ class Concept:
                 if suffix and not suffix.startswith("paraphrased")
                 else "corpus" + (f"_{suffix}" if suffix else "")
             )
-            sets[name] = FactSet(name, read_facts(fp), read_facts(rp))
-        if "corpus" not in sets and not sets:
-            raise MechUnlearnError(f"concept folder {self.path} has no fact set (facts_forget*.jsonl)")
+            sets[name] = FactSet(name, forget, self._facts(rp.name))
+        if "corpus" not in sets:
+            raise MechUnlearnError(
+                f"concept folder {self.path} has no facts_forget.jsonl / facts_retain.jsonl (the 'corpus' fact set)"
+            )
         return sets
-
-    @property
-    def ranking_facts(self) -> FactSet:
-        """The fact set rankings and training read by default: ``natural`` if the concept has it."""
-        return self.fact_sets.get("natural") or self.fact_sets["corpus"]
 
     def forget_split(self) -> tuple[list[str], list[str]]:
         return split_heldout(self.forget_corpus)

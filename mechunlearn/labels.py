@@ -49,11 +49,18 @@ def label_text(text: str, pattern: re.Pattern, tokenizer, max_len: int) -> list[
 
 
 def special_prefix(tokenizer) -> list[int]:
-    """Special tokens ``tokenizer(text)`` puts before a text by default (its BOS, if any)."""
-    plain = list(tokenizer("a b", add_special_tokens=False)["input_ids"])
-    full = list(tokenizer("a b")["input_ids"])
-    start = next((i for i in range(len(full)) if full[i : i + len(plain)] == plain), 0)
-    return full[:start]
+    """Special tokens ``tokenizer(text)`` puts before a text by default (its BOS, if any).
+
+    Found once per tokenizer (remembered on it): every labelled text needs it.
+    """
+    cached = getattr(tokenizer, "_mechunlearn_prefix", None)
+    if cached is None:
+        plain = list(tokenizer("a b", add_special_tokens=False)["input_ids"])
+        full = list(tokenizer("a b")["input_ids"])
+        start = next((i for i in range(len(full)) if full[i : i + len(plain)] == plain), 0)
+        cached = full[:start]
+        tokenizer._mechunlearn_prefix = cached
+    return list(cached)
 
 
 def _with_bos(ids: list[int], labels: list[int], tokenizer, max_len: int) -> list[LabelledText]:

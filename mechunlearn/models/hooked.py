@@ -172,11 +172,9 @@ class HookedLM:
         model is measured here as its users run it (no hand-added BOS). Special tokens appended
         at the end by default (an EOS) are dropped: a prompt must stay open for its answer.
         """
-        if "_prefix" not in self.__dict__:
-            from mechunlearn.labels import special_prefix
+        from mechunlearn.labels import special_prefix
 
-            self.__dict__["_prefix"] = special_prefix(self.tokenizer)
-        return list(self.__dict__["_prefix"])
+        return special_prefix(self.tokenizer)
 
     def encode(self, text: str, *, prepend_bos: bool = True) -> list[int]:
         """Token ids of ``text`` as the tokenizer's defaults give them (its BOS, if it adds one).

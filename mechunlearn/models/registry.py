@@ -200,26 +200,38 @@ def assemble_gguf(entry: RealModel, work: Path) -> tuple[Path, str]:
     return out, digest
 
 
+def _cached_build(folder: Path, build) -> Path:
+    """``folder`` if complete; else ``build(staged, work)`` into a staged folder, renamed when complete.
+
+    ``build`` writes the checkpoint into ``staged`` (``work`` is scratch space beside it) and
+    returns the completion record. A folder without its record is half-written: rebuilt, never used.
+    """
+    if (folder / SOURCE_RECORD).is_file() and (folder / "config.json").is_file():
+        return folder
+    if folder.exists():
+        log.warning("cache folder %s is half-written (no %s); rebuilding it", folder, SOURCE_RECORD)
+        shutil.rmtree(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.partial-") as tmp:
+        staged = Path(tmp) / "checkpoint"
+        record = build(staged, Path(tmp))
+        (staged / SOURCE_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        staged.rename(folder)
+    log.info("cached %s", folder)
+    return folder
+
+
 def ensure_model(name: str, *, dtype: str = "float32") -> Path:
     """The converted HF checkpoint of the named real model, fetching and converting it once."""
     from mechunlearn.models.gguf import convert_gguf
 
     entry = real_model(name)
-    done = cached_model(name)
-    if done is not None:
-        return done
-    folder = model_folder(name)
-    if folder.exists():
-        log.warning("cache folder %s is half-written (no %s); rebuilding it", folder, SOURCE_RECORD)
-        shutil.rmtree(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{name}.partial-") as tmp:
-        work = Path(tmp)
+
+    def build(staged: Path, work: Path) -> dict:
         gguf_path, digest = assemble_gguf(entry, work)
-        staged = work / "checkpoint"
         convert_gguf(gguf_path, staged, dtype=dtype)
         gguf_path.unlink()
-        record = {
+        return {
             "name": name,
             "gguf": entry.gguf_name,
             "sha256": digest,
@@ -228,10 +240,8 @@ def ensure_model(name: str, *, dtype: str = "float32") -> Path:
             "licence": entry.licence,
             "dtype": dtype,
         }
-        (staged / SOURCE_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        staged.rename(folder)
-    log.info("%s converted and cached in %s", name, folder)
-    return folder
+
+    return _cached_build(model_folder(name), build)
 
 
 def gguf_folder(path: str | Path, *, dtype: str = "float32") -> Path:
@@ -245,17 +255,9 @@ def gguf_folder(path: str | Path, *, dtype: str = "float32") -> Path:
         while chunk := f.read(1 << 24):
             h.update(chunk)
     digest = h.hexdigest()
-    folder = cache_dir() / "gguf" / f"{src.stem}-{digest[:16]}"
-    if (folder / SOURCE_RECORD).is_file():
-        return folder
-    if folder.exists():
-        log.warning("cache folder %s is half-written; rebuilding it", folder)
-        shutil.rmtree(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.partial-") as tmp:
-        staged = Path(tmp) / "checkpoint"
+
+    def build(staged: Path, work: Path) -> dict:
         convert_gguf(src, staged, dtype=dtype)
-        record = {"gguf": str(src), "sha256": digest, "dtype": dtype}
-        (staged / SOURCE_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        staged.rename(folder)
-    return folder
+        return {"gguf": str(src), "sha256": digest, "dtype": dtype}
+
+    return _cached_build(cache_dir() / "gguf" / f"{src.stem}-{digest[:16]}", build)

@@ -96,7 +96,7 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
     if cfg.ranking is None and cfg.features is None:
         make_feature_config(cfg.method, cfg.method_options)  # an unknown method or option fails before any work
     concept = load_concept(cfg.concept)
-    _ = (concept.facts_forget, concept.facts_retain, concept.forget_corpus, concept.retain_corpus)
+    _ = (concept.fact_sets, concept.forget_corpus, concept.retain_corpus)  # malformed files fail now
     timer = Timer()
     with timer("load"):
         model, base_ref, prior_edits, prior_stages, prior_known = load_start(cfg)

@@ -48,8 +48,7 @@ def resolve_concept(cfg: PruneConfig) -> Concept:
     # Read every file now: a malformed file fails before any work or output.
     _ = (
         concept.keyword_pattern,
-        concept.facts_forget,
-        concept.facts_retain,
+        concept.fact_sets,
         concept.forget_corpus,
         concept.retain_corpus,
         concept.concept_sentences,
