@@ -183,3 +183,43 @@ def feature_ranking_figure(ranking: Ranking, table: list[dict], top: int = 40, c
         template="plotly_white",
     )
     return fig
+
+
+def training_figure(curve: list[dict], title: str, max_drop: float | None = None):
+    """Forget and retain training losses per step above the retain-validation loss at each budget check."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.12,
+        subplot_titles=("training losses (per step)", "retain loss on the validation split (budget checks)"),
+    )
+    steps = [c["step"] for c in curve]
+    for key, color in (("forget", "#c0392b"), ("retain", "#2471a3"), ("mismatch", "#7d3c98"), ("loss", "#555555")):
+        if any(key in c for c in curve):
+            fig.add_trace(
+                go.Scatter(x=steps, y=[c.get(key) for c in curve], name=f"{key} term", line={"color": color}),
+                row=1,
+                col=1,
+            )
+    checks = [c for c in curve if "retain_validation" in c]
+    if checks:
+        fig.add_trace(
+            go.Scatter(
+                x=[c["step"] for c in checks],
+                y=[c["retain_validation"]["retain_loss"] for c in checks],
+                mode="lines+markers",
+                name="retain loss (validation)",
+                line={"color": "#1e8449"},
+            ),
+            row=2,
+            col=1,
+        )
+        if max_drop is not None:
+            fig.add_hline(y=max_drop, line_dash="dash", line_color="#1e8449", row=2, col=1)
+    fig.update_xaxes(title_text="optimiser step", row=2, col=1)
+    fig.update_layout(title=title, height=700, width=1000, template="plotly_white")
+    return fig

@@ -3,11 +3,14 @@
 Every ``prune``/``clamp`` output folder has ``edits.json``::
 
     {"base_model": "bundled" | folder | hub id, "edits": [edit dicts, in order],
-     "plain_checkpoint": "model" | null, "stages": [...]}
+     "plain_checkpoint": "model" | null, "live_edits": [edit dicts], "in_force": [edit dicts],
+     "stages": [...], "known": {...}}
 
-With ``plain_checkpoint`` set, ``DIR/model`` is a plain HF checkpoint with every edit in it
-(baked or distilled) and is what a later stage loads. Otherwise the edits are re-applied as
-hooks on the base model when the folder is loaded (an SAE clamp, which has no exact weights).
+With ``plain_checkpoint`` set, ``DIR/model`` is a plain HF checkpoint with every weight edit
+in it (baked, distilled or trained) and is what a later stage loads; ``live_edits`` (an SAE
+clamp kept in force while an ``unlearn`` stage trained the weights under it) are re-applied
+on it as hooks. Otherwise the edits are re-applied as hooks on the base model when the
+folder is loaded (an SAE clamp, which has no exact weights).
 """
 
 from __future__ import annotations
@@ -52,14 +55,20 @@ def write_stack(
     plain_checkpoint: str | None,
     stages: list[dict],
     known: dict | None = None,
+    live_edits: list[dict] | None = None,
+    in_force: list[dict] | None = None,
 ) -> None:
-    """Write ``edits.json``; ``known`` is the base model's known-fact subset, kept for later stages."""
+    """Write ``edits.json``; ``known`` is the base model's known-fact subset, kept for later stages;
+    ``live_edits`` are hook edits re-applied on top of ``plain_checkpoint``; ``in_force`` the edits
+    baked into the checkpoint that later training stages keep in force as hooks (pruned neurons)."""
     write_json(
         folder / STACK_FILE,
         {
             "base_model": base_model,
             "edits": edits,
             "plain_checkpoint": plain_checkpoint,
+            "live_edits": list(live_edits or []),
+            "in_force": list(in_force or []),
             "stages": stages,
             "known": known,
         },
@@ -72,7 +81,7 @@ def read_stack(folder: str | Path) -> dict[str, Any]:
         raise MechUnlearnError(f"--from folder does not exist: {folder}")
     if not is_stack(folder):
         raise MechUnlearnError(
-            f"{folder} is not a mechunlearn output (no {STACK_FILE}); give the folder a `prune` or `clamp` run wrote"
+            f"{folder} is not a mechunlearn output (no {STACK_FILE}); give the folder a `prune`, `clamp` or `unlearn` run wrote"
         )
     try:
         stack = json.loads((folder / STACK_FILE).read_text(encoding="utf-8"))
@@ -93,7 +102,9 @@ def load_stack(folder: str | Path, *, device=None, dtype="float32") -> tuple[Hoo
     stack = read_stack(folder)
     if stack["plain_checkpoint"]:
         model = load_model(folder / stack["plain_checkpoint"], device=device, dtype=dtype)
-        model.edits = []  # already in the weights
+        model.edits = [edit_from_dict(e) for e in stack.get("live_edits") or []]  # the rest is in the weights
+        for e in model.edits:
+            e.hooks(model)
     else:
         base = stack["base_model"]
         if base != "bundled" and not Path(base).is_absolute() and (home() / base).is_dir():

@@ -357,6 +357,34 @@ RUNNER = [
     ("sae-plain-folder", ["clamp", "--sae", F + "/notes", "--out", OUT], 2, ["notes"]),
     ("sae-is-a-model", ["clamp", "--sae", "{tiny}", "--out", OUT], 2, ["gpt2-only"]),
     ("sae-wrong-model", ["clamp", "--model", "{tiny}", "--out", OUT], 2, ["SAE"]),
+    # -- unlearn / filter / relearn
+    ("unlearn-method-unknown", ["unlearn", "--method", "forgetful", "--out", OUT], 2, ["'forgetful'", "npo", "rmu"]),
+    ("unlearn-option-of-another", ["unlearn", "--method", "ga", "-o", "beta=0.1", "--out", OUT], 2, ["beta", "'ga'", "npo"]),
+    ("unlearn-option-unknown", ["unlearn", "-o", "betta=0.1", "--out", OUT], 2, ["betta", "valid"]),
+    ("unlearn-option-type", ["unlearn", "-o", "beta=strong", "--out", OUT], 2, ["beta", '"strong"']),
+    ("unlearn-retain-loss", ["unlearn", "-o", "retain_loss=mse", "--out", OUT], 2, ["retain_loss", "'mse'", "kl"]),
+    ("unlearn-lr-zero", ["unlearn", "--lr", "0", "--out", OUT], 2, ["lr", "0"]),
+    ("unlearn-lr-negative", ["unlearn", "--lr", "-1e-5", "--out", OUT], 2, ["lr", "-1e-05"]),
+    ("unlearn-steps-zero", ["unlearn", "--steps", "0", "--out", OUT], 2, ["steps", "0"]),
+    ("unlearn-steps-and-epochs", ["unlearn", "--steps", "3", "--epochs", "1", "--out", OUT], 2, ["--steps", "--epochs"]),
+    ("unlearn-lora-target", ["unlearn", "--lora", "targets=q_proj", "--out", OUT], 2, ["q_proj", "c_fc"]),
+    ("unlearn-lora-bad-spec", ["unlearn", "--lora", "rank=8", "--out", OUT], 2, ["rank=8", "r=INT"]),
+    ("unlearn-lora-and-localize", ["unlearn", "--lora", "--localize", "8", "--out", OUT], 2, ["--lora", "--localize"]),
+    ("unlearn-localize-from-folder", ["unlearn", "--localize-from", F + "/notes", "--out", OUT], 2, ["notes", "ranking"]),
+    ("unlearn-localize-too-large", ["unlearn", "--localize", "100000", "--out", OUT], 2, ["100000", "4096"]),
+    ("unlearn-localize-zero", ["unlearn", "--localize", "0", "--out", OUT], 2, ["--localize", "0"]),
+    ("unlearn-mixed-precision", ["unlearn", "--mixed-precision", "fp8", "--out", OUT], 2, ["'fp8'", "bf16"]),
+    ("unlearn-forget-data-missing", ["unlearn", "--forget-data", "/nonexistent/f.txt", "--out", OUT], 2, ["f.txt"]),
+    ("unlearn-forget-data-type", ["unlearn", "--forget-data", "{config_empty}", "--out", OUT], 2, ["'.json'", ".jsonl"]),
+    ("unlearn-from-plain-folder", ["unlearn", "--from", F + "/notes", "--out", OUT], 2, ["notes", "edits.json"]),
+    ("out-exists-unlearn", ["unlearn", "--out", "{exists}"], 2, ["exists", "already exists"]),
+    ("filter-input-missing", ["filter", "/nonexistent/in.txt", "{cwd}/never.txt"], 2, ["/nonexistent/in.txt"]),
+    ("filter-output-exists", ["filter", "{inputs}/a_file.txt", "{exists}"], 2, ["exists", "already exists"]),
+    ("filter-input-type", ["filter", "{config_empty}", "{cwd}/never.json"], 2, ["empty.json", ".jsonl"]),
+    ("filter-concept-unknown", ["filter", "--concept", "voldemort", "{inputs}/a_file.txt", "{cwd}/n.txt"], 2, ["'voldemort'"]),
+    ("relearn-not-a-run", ["relearn", F + "/notes", "--out", OUT], 2, ["notes", "edits.json"]),
+    ("relearn-split-unknown", ["relearn", F + "/notes", "--split", "thirds"], 2, ["'thirds'", "half"]),
+    ("relearn-steps-zero", ["relearn", F + "/notes", "--steps", "0"], 2, ["steps", "0"]),
 ]
 ENVIRONMENT = [
     (
@@ -402,6 +430,7 @@ INTERRUPTS = [
         ("clamp", [], "SIGTERM", SIG["SIGTERM"]),
         ("rank", ["--method", "probeless"], "SIGINT", SIG["SIGINT"]),
         ("cache", ["--to-disk"], "SIGTERM", SIG["SIGTERM"]),
+        ("unlearn", ["--steps", "400"], "SIGINT", SIG["SIGINT"]),
         ("train-sae", ["--tokens", "400000"], "SIGINT", SIG["SIGINT"]),
     ]
 ]

@@ -99,7 +99,7 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
     _ = (concept.fact_sets, concept.forget_corpus, concept.retain_corpus)  # malformed files fail now
     timer = Timer()
     with timer("load"):
-        model, base_ref, prior_edits, prior_stages, prior_known = load_start(cfg)
+        model, base_ref, prior_edits, prior_stages, prior_known, in_force = load_start(cfg)
         sae_ref = sae_reference(cfg.sae) if cfg.sae else default_sae(model)
         sae = load_sae(sae_ref, device=model.device)
         hook = check_sae_fits(sae, model, sae_ref)
@@ -216,7 +216,7 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
             report["top_units"] = [
                 {k: r[k] for k in ("rank", "feature", "score", "freq_concept", "freq_other")} for r in table[:20]
             ]
-        write_stack(tmp, base_ref, prior_edits + [edit.to_dict()], plain, stages, evals.known)
+        write_stack(tmp, base_ref, prior_edits + [edit.to_dict()], plain, stages, evals.known, in_force=in_force)
         report["timing"] = timer.seconds | {"total": round(sum(timer.seconds.values()), 3)}
         write_json(tmp / "report.json", report)
         log.info("report: %s", report)

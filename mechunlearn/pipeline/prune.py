@@ -128,7 +128,7 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
     concept = resolve_concept(cfg)
     timer = Timer()
     with timer("load"):
-        model, base_ref, prior_edits, prior_stages, prior_known = load_start(cfg)
+        model, base_ref, prior_edits, prior_stages, prior_known, in_force = load_start(cfg)
     arch_spec(model.model_type)  # an architecture whose neurons cannot be baked is refused before any work
     if cfg.ranking:
         check_ranking_matches(Ranking.load(cfg.ranking), model)  # a ranking of another model, too
@@ -211,8 +211,15 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
         }
         stage_list = add_stages(prior_stages, before, [(n, details[n], m) for n, m in stages.items() if n != "before"])
         report["stages"] = stage_list
+        baked_now = [edit.to_dict()] if bakeable and edit.neurons else []
         write_stack(
-            tmp, base_ref, prior_edits + [edit.to_dict()], "model" if bakeable else None, stage_list, evals.known
+            tmp,
+            base_ref,
+            prior_edits + [edit.to_dict()],
+            "model" if bakeable else None,
+            stage_list,
+            evals.known,
+            in_force=in_force + baked_now,
         )
         with timer("plots"):
             write_html(ranking_figure(ranking, top=40, pruned=k), tmp / "ranking.html")

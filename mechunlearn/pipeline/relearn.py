@@ -1,0 +1,147 @@
+"""``relearn``: the relearning attack of Deeb & Roger 2024 ("Do unlearning methods remove
+information from language model weights?", arXiv 2410.08827) on an output folder.
+
+Fine-tune the (unlearned) model on one half of the concept's forget facts — the ones the
+base model knew, as prompt + answer, edits of the stack in force — then measure the other
+half. Recovery is the share of the forgotten knowledge that came back on the measured half:
+``(acc_relearned - acc_unlearned) / (acc_base - acc_unlearned)`` where acc_base = 1 (the
+known subset is what the base model got right). Deeb & Roger find ~88% for most methods.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mechunlearn.concepts import Fact, fact_split, load_concept
+from mechunlearn.errors import MechUnlearnError
+from mechunlearn.evaluation import score_facts
+from mechunlearn.io import write_json
+from mechunlearn.runs import Timer, default_out, run_folder
+from mechunlearn.stack import load_stack, read_stack
+from mechunlearn.unlearning import make_method
+from mechunlearn.unlearning.data import UnlearnData
+from mechunlearn.unlearning.loop import TrainConfig, train
+
+log = logging.getLogger("mechunlearn.relearn")
+
+SPLITS = ("half", "train-test")
+
+
+@dataclass
+class RelearnConfig:
+    """Args:
+    run_dir: a prune / clamp / unlearn output folder.
+    steps, lr, batch_size: the attacker's fine-tuning (AdamW on every weight).
+    split: ``half`` (alternate known forget facts: train on one, measure the other) or
+        ``train-test`` (train on the train split's known facts, measure the test split's).
+    out, device, dtype, seed: as elsewhere.
+    """
+
+    run_dir: str
+    steps: int = 20
+    lr: float = 2e-5
+    batch_size: int = 8
+    split: str = "half"
+    out: str | None = None
+    device: str | None = None
+    dtype: str = "float32"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise MechUnlearnError(f"--split must be one of {list(SPLITS)}, got '{self.split}'")
+        make_method("sft", {"steps": self.steps, "lr": self.lr, "batch_size": self.batch_size})  # validates them
+
+
+def fact_halves(concept, known: dict, split: str) -> tuple[list[Fact], list[Fact]]:
+    """(facts to relearn, facts to measure): the known forget facts of every set that is not a paraphrase."""
+    train_half, test_half = [], []
+    for name, fs in concept.fact_sets.items():
+        if "paraphrased" in name:
+            continue
+        keep = sorted(set(known.get(name, {}).get("forget", [])))
+        for j, i in enumerate(keep):
+            if split == "half":
+                (train_half if j % 2 == 0 else test_half).append(fs.forget[i])
+            elif fact_split(i) in ("train", "validation"):
+                train_half.append(fs.forget[i])
+            else:
+                test_half.append(fs.forget[i])
+    return train_half, test_half
+
+
+def _accuracy(model, facts: list[Fact]) -> dict[str, float]:
+    scores = score_facts(model, facts)
+    mc = [s for s in scores if s.mc is not None]
+    return {
+        "n": len(scores),
+        "greedy": sum(s.greedy for s in scores) / max(1, len(scores)),
+        "mc": sum(bool(s.mc) for s in mc) / len(mc) if mc else None,
+        "known": sum(s.known for s in scores) / max(1, len(scores)),
+    }
+
+
+def relearn(cfg: RelearnConfig, *, print_fn=print) -> dict[str, Any]:
+    stack = read_stack(cfg.run_dir)
+    if not stack.get("known"):
+        raise MechUnlearnError(f"{cfg.run_dir}/edits.json records no known-fact subset; rerun the stage with this version")
+    concept_name = next((s.get("concept") for s in [read_json_safe(Path(cfg.run_dir) / "config.json")] if s), None)
+    concept = load_concept(concept_name or "harry_potter")
+    out = Path(cfg.out) if cfg.out else default_out("relearn", Path(cfg.run_dir).name)
+    timer = Timer()
+    with timer("load"):
+        model, _ = load_stack(cfg.run_dir, device=cfg.device, dtype=cfg.dtype)
+    train_facts, test_facts = fact_halves(concept, stack["known"], cfg.split)
+    if not train_facts or not test_facts:
+        raise MechUnlearnError("the base model knew too few forget facts to split them for relearning")
+    torch.manual_seed(cfg.seed)
+    with run_folder(out, dataclasses.asdict(cfg) | {"out": str(out), "concept": concept.name}) as tmp:
+        with timer("evaluate_before"):
+            before = _accuracy(model, test_facts)
+        method = make_method("sft", {"steps": cfg.steps, "lr": cfg.lr, "batch_size": cfg.batch_size})
+        data = UnlearnData(model, [], train_facts, seed=cfg.seed)
+        with timer("relearn"):
+            result = train(
+                model, method, data, TrainConfig(steps=cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed),
+                model.trainable_parameters(),
+            )
+        with timer("evaluate_after"):
+            after = _accuracy(model, test_facts)
+        gap = 1.0 - before["known"]
+        recovery = (after["known"] - before["known"]) / gap if gap > 1e-9 else None
+        report = {
+            "run_dir": cfg.run_dir,
+            "trained_on": len(train_facts),
+            "measured_on": len(test_facts),
+            "before_relearning": before,
+            "after_relearning": after,
+            "recovery": recovery,
+            "training": {"steps": result.steps, "tokens": result.tokens, "wall_s": result.wall_s, "curve": result.curve},
+            "timing": timer.seconds,
+        }
+        write_json(tmp / "report.json", report)
+        log.info("report: %s", report)
+    rec = "n/a (nothing was forgotten)" if recovery is None else f"{recovery:.0%}"
+    print_fn(
+        f"relearned on {len(train_facts)} known forget facts for {cfg.steps} steps; on the other {len(test_facts)}: "
+        f"known {before['known']:.3f} -> {after['known']:.3f}"
+        + (f", MC {before['mc']:.3f} -> {after['mc']:.3f}" if before["mc"] is not None else "")
+        + f"; recovery of the forgotten share: {rec}"
+    )
+    print_fn(f"wrote {out}")
+    return report
+
+
+def read_json_safe(path: Path) -> dict | None:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,243 @@
+"""``unlearn``: gradient unlearning on the hooked model, earlier edits in force, optionally
+LoRA or localised to ranked units; then the same evaluation, export and stack as ``prune``.
+
+Outputs (one new folder): ``model/`` (plain HF checkpoint with a model card), ``report.json``
+(before/after, ``stages``, ``training`` with the curve), ``training.html``, ``config.json``,
+``run.log``, ``edits.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mechunlearn.budget import RetainBudget
+from mechunlearn.concepts import load_concept
+from mechunlearn.errors import MechUnlearnError
+from mechunlearn.pipeline.stage import export_model, finish, stage_run
+from mechunlearn.pipeline.unlearn_config import DEFAULT_LOCALIZE_K, UnlearnConfig
+from mechunlearn.plots import training_figure, write_html
+from mechunlearn.ranking.base import Ranking
+from mechunlearn.report import markdown_table, stage_table
+from mechunlearn.runs import Timer, default_out
+from mechunlearn.unlearning.data import UnlearnData, default_items, read_data_file
+from mechunlearn.unlearning.localize import Localisation, intersect, localisation
+from mechunlearn.unlearning.loop import TrainConfig, train
+from mechunlearn.unlearning.lora import LoraSpec, add_lora, lora_parameters, lora_targets, merge_lora
+
+log = logging.getLogger("mechunlearn.unlearn")
+
+
+def _ranking_for(cfg: UnlearnConfig, model, concept) -> tuple[Ranking, str]:
+    if cfg.localize_from:
+        return Ranking.load(cfg.localize_from), cfg.localize_from
+    from mechunlearn.ranking import rank
+
+    ranking, folder = rank(model, concept, cfg.localize_method)
+    return ranking, str(folder)
+
+
+def _check_ranking(ranking: Ranking, model) -> None:
+    if ranking.unit == "sae_feature":
+        return
+    if (ranking.n_layers, ranking.d_mlp) != (model.n_layers, model.d_mlp):
+        raise MechUnlearnError(
+            f"the ranking in --localize-from covers {ranking.n_layers} x {ranking.d_mlp} MLP neurons, "
+            f"this model has {model.n_layers} x {model.d_mlp}: it ranks another model"
+        )
+
+
+def forget_probe(concept):
+    """How much of the known forget facts of the validation split the model still holds (for the curve)."""
+    from mechunlearn.concepts import fact_split
+    from mechunlearn.evaluation import score_facts
+
+    facts = []
+    for name, fs in concept.fact_sets.items():
+        keep = set((concept.known or {}).get(name, {}).get("forget", []))
+        facts += [f for i, f in enumerate(fs.forget) if fact_split(i) == "validation" and i in keep and "paraphrased" not in name]
+
+    def probe(model) -> dict[str, float]:
+        if not facts:
+            return {}
+        scores = score_facts(model, facts)
+        return {"forget_known_still": sum(s.known for s in scores) / len(scores)}
+
+    return probe
+
+
+def model_card(cfg: UnlearnConfig, model, report: dict) -> str:
+    t = report["training"]
+    how = "LoRA adapters (merged)" if cfg.lora is not None else (
+        f"updates localised to {t['localisation']['units']} ranked units" if t.get("localisation") else "all weights"
+    )
+    live = report["edit"]["live_edits"]
+    return f"""---
+tags: [mechunlearn, unlearning, {cfg.method}]
+---
+# {model.name} with concept '{cfg.concept}' unlearned ({cfg.method})
+
+Trained by mechunlearn `unlearn --method {cfg.method}` for {t["kept_step"]} steps ({how}; {t["params_updated"]:,}
+weight entries could move), with the earlier edits of the stack in force and baked in.
+{"SAE clamps are not in these weights: load the run folder with mechunlearn to re-apply them." if live else ""}
+
+{markdown_table({"before": report["before"], "after": report["after"]})}
+
+Load with `transformers.AutoModelForCausalLM.from_pretrained(<this folder>)`.
+"""
+
+
+def _device_for(cfg: UnlearnConfig) -> UnlearnConfig:
+    """Under ``accelerate launch`` each process puts its copy on its own device."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        return dataclasses.replace(cfg, device=str(PartialState().device))
+    return cfg
+
+
+def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
+    """Run the whole unlearn job described by ``cfg``; returns the report (also written to disk)."""
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out) if cfg.out else default_out("unlearn", Path(cfg.concept).name)
+    from mechunlearn.io import ensure_new_dir
+
+    ensure_new_dir(out)
+    concept = load_concept(cfg.concept)
+    _ = (concept.fact_sets, concept.forget_corpus, concept.retain_corpus)  # malformed files fail now
+    forget_items = [x for f in cfg.forget_data for x in read_data_file(f)]
+    retain_items = [x for f in cfg.retain_data for x in read_data_file(f)]
+    ranking_given = Ranking.load(cfg.localize_from) if cfg.localize_from else None
+    lora_spec = LoraSpec.parse(cfg.lora) if cfg.lora is not None else None
+    timer = Timer()
+    cfg = _device_for(cfg)
+    from mechunlearn.pipeline.start import load_start
+
+    with timer("load"):
+        loaded = load_start(cfg)
+    model = loaded[0]
+    from mechunlearn.models import arch_spec
+
+    arch_spec(model.model_type)  # an architecture without a neuron layout is refused before any work
+    if lora_spec is not None:
+        lora_targets(model, lora_spec)  # so is a LoRA target the model does not have
+    if ranking_given is not None:
+        _check_ranking(ranking_given, model)
+        k = cfg.localize or DEFAULT_LOCALIZE_K
+        if k > ranking_given.n_neurons:
+            raise MechUnlearnError(f"--localize {k} is outside 1..{ranking_given.n_neurons} (the ranking's units)")
+    elif cfg.localize is not None and cfg.localize > model.n_layers * model.d_mlp:
+        raise MechUnlearnError(
+            f"--localize {cfg.localize} is larger than the model's {model.n_layers * model.d_mlp} MLP neurons"
+        )
+    with stage_run(cfg, concept, out, cfg.to_dict() | {"out": str(out)}, timer, loaded) as run:
+        from mechunlearn.edits import edit_from_dict
+
+        # neurons pruned by earlier stages are baked into the start weights; keep them in force as
+        # hooks too, so training cannot bring them back (re-baking them at export is exact)
+        model.edits = [edit_from_dict(e) for e in run.in_force] + model.edits
+        run.in_force += [e.to_dict() for e in model.edits[len(run.in_force) :] if e.kind != "sae_clamp"]
+        data = UnlearnData(
+            model,
+            forget_items or default_items(concept, "forget"),
+            retain_items or default_items(concept, "retain"),
+            max_len=cfg.max_len,
+            seed=cfg.seed,
+        )
+        method = cfg.make_method(len(data.forget))
+        m = method.cfg
+        tcfg = TrainConfig.of(
+            method,
+            grad_accum=cfg.grad_accum,
+            mixed_precision=cfg.mixed_precision,
+            gradient_checkpointing=cfg.gradient_checkpointing,
+            eval_every=cfg.eval_every,
+            seed=cfg.seed,
+        )
+        loc: Localisation | None = None
+        peft_model = None
+        if cfg.localize is not None or ranking_given is not None:
+            with timer("rank"):
+                ranking, ranking_src = (ranking_given, cfg.localize_from) if ranking_given else _ranking_for(cfg, model, concept)
+            loc = intersect(localisation(model, ranking, cfg.localize or DEFAULT_LOCALIZE_K), method.trainable(model))
+            loc.record["ranking"] = ranking_src
+            params, masks = loc.params, loc.masks
+        elif lora_spec is not None:
+            peft_model = add_lora(model, lora_spec)
+            allowed = method.trainable(model)
+            params = lora_parameters(peft_model, allowed)
+            masks = None
+        else:
+            params, masks = method.trainable(model) or model.trainable_parameters(), None
+        budget = None
+        if cfg.max_retain_drop is not None:
+            budget = RetainBudget(concept, concept.known, cfg.max_retain_drop)
+            with timer("budget_calibrate"):
+                budget.calibrate(model)
+        with timer("train"):
+            result = train(
+                model, method, data, tcfg, params, masks=masks, budget=budget, lora=peft_model, probe=forget_probe(concept)
+            )
+        if peft_model is not None:
+            merge_lora(model, peft_model)
+        after = run.measure("after")
+        unique = {t.data_ptr(): t.numel() for t in model.hf_state_dict().values()}  # tied weights once
+        n_total = sum(unique.values())
+        training = {
+            "method": method.name,
+            "method_config": dataclasses.asdict(m),
+            "train_config": dataclasses.asdict(tcfg),
+            "lora": dataclasses.asdict(lora_spec) if lora_spec else None,
+            "localisation": loc.record if loc else None,
+            "forget_examples": len(data.forget),
+            "retain_examples": len(data.retain),
+            "params_total": n_total,
+        } | {k: v for k, v in dataclasses.asdict(result).items() if k != "budget_checks"}
+        report: dict[str, Any] = {"before": run.before, "after": after, "training": training}
+        report["budget"] = (
+            None
+            if budget is None
+            else {
+                "max_retain_drop": cfg.max_retain_drop,
+                "validation_retain_facts": len(budget.facts),
+                "checks": result.budget_checks,
+                "reason": result.stopped,
+            }
+        )
+        prompts_after = run.prompts()
+        report["test_prompts"] = [
+            {"prompt": p, "before": b, "after": a}
+            for p, b, a in zip(cfg.test_prompts, run.prompts_before, prompts_after, strict=True)
+        ]
+        report["model"] = {"name": model.name, "base": run.base_ref}
+        report["edit"] = export_model(run, "", {"kind": "unlearning", "method": method.name}) | {"kind": "unlearning"}
+        (run.tmp / "model" / "README.md").write_text(model_card(cfg, model, report), encoding="utf-8")
+        with timer("plots"):
+            write_html(
+                training_figure(result.curve, f"{method.name} on {model.name}: concept '{concept.name}'", cfg.max_retain_drop),
+                run.tmp / "training.html",
+            )
+        detail = f"{method.name}, {result.kept_step} steps" + (" (LoRA)" if lora_spec else "") + (
+            f", localised to {loc.record['units']} units" if loc else ""
+        )
+        live = report["edit"]["live_edits"]
+        stages = finish(run, report, [("unlearned", detail, after)], [], "model", live)
+    print_fn(stage_table(stages))
+    t = report["training"]
+    print_fn(
+        f"{method.name}: {t['kept_step']} of {t['steps']} steps kept, {t['tokens']:,} tokens, {t['wall_s']:.0f} s, "
+        f"{t['params_updated']:,} of {t['params_total']:,} weights could move; peak memory {t['peak_memory_mb']:.0f} MB"
+    )
+    print_fn(f"training: {t['stopped']}")
+    e = report["edit"]
+    print_fn(
+        f"exported checkpoint vs hooked model: max |logit diff| {e['export_parity_max_abs_diff']:.1e}"
+        + (" (SAE clamps re-applied from edits.json)" if live else "")
+    )
+    print_fn(f"wrote {out}")
+    return report

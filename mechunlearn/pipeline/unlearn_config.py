@@ -1,0 +1,118 @@
+"""Configuration of ``unlearn`` runs: a dataclass that round-trips through ``config.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from mechunlearn.errors import MechUnlearnError
+from mechunlearn.pipeline.config import DEFAULT_MAX_RETAIN_DROP, build, check_budget, read_config_file
+
+DEFAULT_METHOD = "npo"  # chosen from bench/RESULTS.md (gradient unlearning on gemma-3-270m)
+DEFAULT_LOCALIZE_K = 64
+
+
+@dataclass
+class UnlearnConfig:
+    """Everything an ``unlearn`` run needs; saved as ``config.json`` beside its outputs.
+
+    Args:
+        concept: concept name or folder.
+        model: checkpoint folder, .gguf, real model name or hub id; ``None`` for the bundled model.
+        from_dir: an earlier ``prune`` / ``clamp`` / ``unlearn`` output to continue from; its
+            edits stay in force while training (pruned neurons exactly zero, clamps on).
+        method: registered unlearning method (``mechunlearn.unlearning.METHODS``).
+        method_options: the method's config (``-o KEY=VALUE``), e.g. ``beta`` for ``npo``.
+        steps / epochs: optimiser steps, or passes over the forget data (exclusive); ``None``: the method's default.
+        lr, batch_size: override the method's defaults.
+        grad_accum, mixed_precision, gradient_checkpointing, eval_every: see ``unlearning.loop.TrainConfig``.
+        lora: ``None`` (full weights) or a LoRA spec ``r=8,alpha=16,targets=...`` ("" for the defaults).
+        localize: update only the weights of the top-K ranked units (MLP neurons by default).
+        localize_from: a ranking folder (neurons or SAE features) to localise to instead of ranking anew.
+        localize_method: the neuron ranking computed for ``localize`` without ``localize_from``.
+        max_retain_drop: retain budget checked during training (``None``: off).
+        forget_data / retain_data: txt or jsonl files replacing a side's default data.
+        max_len: tokens per training example.
+        test_prompts: prompts whose greedy continuations are recorded before and after.
+        out, device, dtype, seed: as for ``prune``.
+    """
+
+    concept: str = "harry_potter"
+    model: str | None = None
+    from_dir: str | None = None
+    method: str = DEFAULT_METHOD
+    method_options: dict[str, Any] = field(default_factory=dict)
+    steps: int | None = None
+    epochs: float | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    grad_accum: int = 1
+    mixed_precision: str = "no"
+    gradient_checkpointing: bool = False
+    eval_every: int | None = None
+    lora: str | None = None
+    localize: int | None = None
+    localize_from: str | None = None
+    localize_method: str = "attribution"
+    max_retain_drop: float | None = DEFAULT_MAX_RETAIN_DROP
+    forget_data: list[str] = field(default_factory=list)
+    retain_data: list[str] = field(default_factory=list)
+    max_len: int = 128
+    test_prompts: list[str] = field(default_factory=list)
+    out: str | None = None
+    device: str | None = None
+    dtype: str = "float32"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from mechunlearn.unlearning.lora import LoraSpec
+        from mechunlearn.unlearning.loop import TrainConfig
+
+        if self.from_dir is not None and self.model is not None:
+            raise MechUnlearnError("give either --model or --from (whose model is used), not both")
+        if self.steps is not None and self.epochs is not None:
+            raise MechUnlearnError("give either --steps or --epochs, not both")
+        if self.epochs is not None and self.epochs <= 0:
+            raise MechUnlearnError(f"epochs must be positive, got {self.epochs}")
+        if self.lora is not None and (self.localize is not None or self.localize_from is not None):
+            raise MechUnlearnError(
+                "--lora and --localize cannot be combined: a LoRA update is dense in every matrix it adapts"
+            )
+        if self.localize is not None and self.localize < 1:
+            raise MechUnlearnError(f"--localize must be a positive number of units, got {self.localize}")
+        if self.max_len < 2:
+            raise MechUnlearnError(f"max_len must be at least 2 tokens, got {self.max_len}")
+        check_budget(self.max_retain_drop)
+        self.make_method()  # unknown method / option, lr <= 0, steps < 1: one error now
+        if self.lora is not None:
+            LoraSpec.parse(self.lora)
+        TrainConfig(
+            mixed_precision=self.mixed_precision, grad_accum=self.grad_accum, eval_every=self.eval_every
+        )  # validates them
+
+    def make_method(self, n_forget: int | None = None):
+        """The method with its options and the run-wide overrides (lr, steps or epochs, batch size)."""
+        import math
+
+        from mechunlearn.unlearning import make_method
+
+        opts = dict(self.method_options)
+        for key in ("lr", "batch_size", "steps"):
+            if getattr(self, key) is not None:
+                opts[key] = getattr(self, key)
+        if self.epochs is not None and n_forget is not None:
+            bs = opts.get("batch_size") or make_method(self.method, {}).cfg.batch_size
+            opts["steps"] = max(1, math.ceil(self.epochs * n_forget / bs))
+        return make_method(self.method, opts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> UnlearnConfig:
+        return build(cls, d, "config key")
+
+    @classmethod
+    def from_file(cls, path) -> UnlearnConfig:
+        return cls.from_dict(read_config_file(path))

@@ -1,0 +1,177 @@
+"""What an unlearning method is: an objective over a forget batch and a retain batch.
+
+A method is one small file under ``mechunlearn/unlearning/methods/``: a config dataclass
+(its hyperparameters, documented, with defaults) and a class decorated with
+``@register_method(name, ConfigClass)`` that computes its loss from a :class:`Step`
+(the model's outputs on the step's forget and retain rows). The training loop
+(:mod:`mechunlearn.unlearning.loop`), the CLI, the report and the shared tests pick every
+registered method up by name; nothing else needs to change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from mechunlearn.errors import MechUnlearnError
+
+
+@dataclass
+class Batch:
+    """Right-padded token rows. ``loss_mask[b, t]`` is 1 where token ``t`` is a training target
+    (every real token of a passage after the first; only the answer tokens of a fact)."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    loss_mask: torch.Tensor
+    index: list[int]  # each row's example index in its pool (forget or retain)
+
+    @property
+    def tokens(self) -> int:
+        return int(self.attention_mask.sum())
+
+
+@dataclass
+class Outputs:
+    """One side's (forget or retain) share of a step's forward pass."""
+
+    batch: Batch
+    logits: torch.Tensor | None  # [b, t, vocab]; None when the method stops before the unembedding
+    acts: dict[str, torch.Tensor]  # activations of the hook points the method asked for
+
+
+@dataclass
+class Step:
+    """What a method's loss sees: outputs on the forget and retain rows, and the run's helpers."""
+
+    forget: Outputs | None  # None for methods that do not use forget rows
+    retain: Outputs | None  # None for methods that do not use retain rows
+    extra: dict[str, Outputs]
+    ctx: Any  # mechunlearn.unlearning.loop.Context (reference model, precomputed values, random targets)
+
+
+@dataclass
+class TrainDefaults:
+    """Hyperparameters every method has; each method's config overrides the defaults it wants."""
+
+    lr: float = 1e-5
+    steps: int = 40
+    batch_size: int = 4
+
+
+class Method:
+    """Base class of unlearning methods.
+
+    Class attributes a method may set:
+        name: registered name.
+        config_cls: its config dataclass.
+        uses_forget / uses_retain: the loss reads forget / retain rows (``ga`` reads no retain rows,
+            ``sft`` no forget rows: those are not even computed).
+    Methods override :meth:`loss` and, if they need them, :meth:`uses_reference` (a frozen copy of
+    the starting model: KL terms, RMU's retain term), :meth:`extra_batches` (more rows in the same
+    forward pass, e.g. Yao et al.'s mismatched answers), :meth:`hooks` (activations to capture),
+    :meth:`stop_at_layer` (skip the rest of the model), :meth:`trainable` (restrict the
+    parameters, e.g. RMU's few MLP output matrices) and :meth:`setup` (precompute on the
+    unchanged model, e.g. NPO's reference log-likelihoods).
+    """
+
+    name: ClassVar[str] = ""
+    config_cls: ClassVar[type] = TrainDefaults
+    uses_forget: ClassVar[bool] = True
+    uses_retain: ClassVar[bool] = True
+
+    def __init__(self, config: Any) -> None:
+        self.cfg = config
+
+    def uses_reference(self) -> bool:
+        """Whether :meth:`loss` calls ``step.ctx.reference_logits`` / ``reference_acts``."""
+        return False
+
+    def extra_batches(self, ctx: Any, forget: Batch) -> dict[str, Batch]:
+        """More rows to run in the step's forward pass, by name (see ``Step.extra``)."""
+        return {}
+
+    def setup(self, ctx: Any) -> None:
+        """Called once on the unchanged model before training."""
+
+    def hooks(self, model: Any) -> list[str]:
+        """Hook points whose activations (with gradients) the loss reads."""
+        return []
+
+    def stop_at_layer(self, model: Any) -> int | None:
+        """Stop the forward pass after this many blocks (``None``: the whole model with logits)."""
+        return None
+
+    def trainable(self, model: Any) -> list[torch.nn.Parameter] | None:
+        """The parameters this method may update (``None``: every trainable one)."""
+        return None
+
+    def loss(self, step: Step) -> dict[str, torch.Tensor]:
+        """``{"loss": total, "forget": ..., "retain": ...}`` (the parts are logged on the curve)."""
+        raise NotImplementedError
+
+
+METHODS: dict[str, type[Method]] = {}
+
+
+def register_method(name: str, config_cls: type) -> Callable[[type[Method]], type[Method]]:
+    """Register an unlearning method class under ``name`` with its config dataclass."""
+
+    def deco(cls: type[Method]) -> type[Method]:
+        if name in METHODS:
+            raise ValueError(f"unlearning method '{name}' is already registered")
+        cls.name, cls.config_cls = name, config_cls
+        METHODS[name] = cls
+        return cls
+
+    return deco
+
+
+def get_method(name: str) -> type[Method]:
+    if name not in METHODS:
+        raise MechUnlearnError(f"unknown unlearning method '{name}'; valid: {sorted(METHODS)}")
+    return METHODS[name]
+
+
+def make_method(name: str, options: dict[str, Any] | None = None) -> Method:
+    """The method ``name`` with its config built from ``options`` (unknown keys: one error naming them
+    and, if another method has that option, which one)."""
+    from mechunlearn.config_types import check_values
+
+    cls = get_method(name)
+    options = dict(options or {})
+    names = {f.name for f in dataclasses.fields(cls.config_cls)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        owners = sorted(
+            m for m, c in METHODS.items() if m != name and set(unknown) & {f.name for f in dataclasses.fields(c.config_cls)}
+        )
+        hint = f" ({unknown[0]} is an option of {owners})" if owners else ""
+        raise MechUnlearnError(
+            f"unknown option(s) {unknown} for unlearning method '{name}'{hint}; valid for '{name}': {sorted(names)}"
+        )
+    check_values(cls.config_cls, options, f"option of '{name}'")
+    cfg = cls.config_cls(**options)
+    if cfg.lr <= 0:
+        raise MechUnlearnError(f"lr must be a positive learning rate, got {cfg.lr}")
+    if cfg.steps < 1:
+        raise MechUnlearnError(f"steps must be at least 1, got {cfg.steps}")
+    if cfg.batch_size < 1:
+        raise MechUnlearnError(f"batch_size must be at least 1, got {cfg.batch_size}")
+    return cls(cfg)
+
+
+def method_defaults(name: str) -> dict[str, Any]:
+    """The documented defaults of method ``name``'s config."""
+    return dataclasses.asdict(get_method(name).config_cls())
+
+
+
+def check_choice(name: str, value: Any, valid: tuple) -> None:
+    """A config value that must be one of ``valid``: one error naming it and the valid ones."""
+    if value not in valid:
+        raise MechUnlearnError(f"{name} must be one of {list(valid)}, got {value!r}")

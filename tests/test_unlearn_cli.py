@@ -1,0 +1,163 @@
+"""`mechunlearn unlearn`, `relearn` and `filter` as a user runs them: layout, stacks in every
+direction (edits kept in force and baked), rerunnable config, plain-HF export."""
+
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from mechunlearn.models import load_model
+from tests.test_clamp_cli import sae_dir, store  # noqa: F401  (fixtures)
+from tests.test_cli import run_cli
+
+FAST = ["--steps", "4", "--lr", "3e-3", "--batch-size", "2"]
+
+
+def unlearn_args(concept, out, *extra):
+    return ["unlearn", "--concept", concept, "--out", out, *FAST, *extra]
+
+
+def test_unlearn_writes_the_stage_layout_and_a_plain_checkpoint(monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path):
+    out = tmp_path / "u"
+    code, stdout, err = run_cli(
+        monkeypatch, capsys, *unlearn_args(planted_concept_dir, out, "--model", tiny_gpt2_dir, "--method", "ga_kl")
+    )
+    assert code == 0, err
+    for name in ("model", "report.json", "config.json", "run.log", "edits.json", "training.html"):
+        assert (out / name).exists(), name
+    report = json.loads((out / "report.json").read_text())
+    t = report["training"]
+    assert t["method"] == "ga_kl" and t["steps"] == 4 and len(t["curve"]) == 4
+    assert {"forget", "retain", "loss", "tokens"} <= set(t["curve"][0])
+    assert t["tokens"] > 0 and t["wall_s"] > 0 and t["peak_memory_mb"] > 0
+    assert t["params_updated"] == t["params_total"]  # full fine-tuning: every weight could move
+    assert [s["name"] for s in report["stages"]] == ["before", "unlearned"]
+    assert report["edit"]["export_parity_max_abs_diff"] <= 1e-4
+    assert "unlearned" in stdout and "4 of 4 steps kept" in stdout
+    # the checkpoint is a plain HF model with the trained weights
+    plain = AutoModelForCausalLM.from_pretrained(out / "model")
+    start = AutoModelForCausalLM.from_pretrained(tiny_gpt2_dir)
+    assert not torch.equal(plain.transformer.h[0].mlp.c_fc.weight, start.transformer.h[0].mlp.c_fc.weight)
+    # config.json reruns the same job
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["method"] == "ga_kl" and cfg["steps"] == 4
+    code, _, err = run_cli(monkeypatch, capsys, "unlearn", "--config", out / "config.json", "--out", tmp_path / "again")
+    assert code == 0, err
+    again = load_model(tmp_path / "again" / "model", device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(again.hf_state_dict().values(), load_model(out / "model", device="cpu").hf_state_dict().values(), strict=True))
+
+
+def test_prune_then_unlearn_keeps_pruned_neurons_zero_and_bakes_them(
+    monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path, store  # noqa: F811
+):
+    pruned = tmp_path / "pruned"
+    code, _, err = run_cli(monkeypatch, capsys, "prune", "--model", tiny_gpt2_dir, "--concept", planted_concept_dir,
+                           "--method", "probeless", "--top-k", "5", "--no-budget", "--out", pruned)  # fmt: skip
+    assert code == 0, err
+    neurons = json.loads((pruned / "report.json").read_text())["edit"]["neurons"]
+    out = tmp_path / "u"
+    code, _, err = run_cli(monkeypatch, capsys, *unlearn_args(planted_concept_dir, out, "--from", pruned, "--method", "npo"))
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    assert [s["name"] for s in report["stages"]] == ["before", "pruned", "unlearned"]
+    plain = AutoModelForCausalLM.from_pretrained(out / "model")
+    for layer, idx in neurons:  # still exactly zero after training: the ablation was in force and is baked
+        assert torch.all(plain.transformer.h[layer].mlp.c_proj.weight[idx] == 0)
+    # ... and unlearn -> prune continues the stack
+    code, _, err = run_cli(monkeypatch, capsys, "prune", "--from", out, "--concept", planted_concept_dir,
+                           "--method", "probeless", "--top-k", "3", "--no-budget", "--out", tmp_path / "third")  # fmt: skip
+    assert code == 0, err
+    names = [s["name"] for s in json.loads((tmp_path / "third" / "report.json").read_text())["stages"]]
+    assert names == ["before", "pruned", "unlearned", "pruned"]
+
+
+def test_clamp_then_unlearn_trains_under_the_clamp_and_keeps_it_live(
+    monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, sae_dir, tmp_path, store  # noqa: F811
+):
+    clamped = tmp_path / "clamped"
+    code, _, err = run_cli(monkeypatch, capsys, "clamp", "--model", tiny_gpt2_dir, "--concept", planted_concept_dir,
+                           "--sae", sae_dir, "--top-k", "4", "--no-budget", "--out", clamped)  # fmt: skip
+    assert code == 0, err
+    out = tmp_path / "u"
+    code, stdout, err = run_cli(monkeypatch, capsys, *unlearn_args(planted_concept_dir, out, "--from", clamped, "--method", "ga"))
+    assert code == 0, err
+    stack = json.loads((out / "edits.json").read_text())
+    assert stack["plain_checkpoint"] == "model" and [e["kind"] for e in stack["live_edits"]] == ["sae_clamp"]
+    assert "re-applied" in stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["edit"]["export_parity_max_abs_diff"] <= 1e-4  # trained weights + the clamp, reloaded
+    reloaded = load_model(out, device="cpu")
+    assert [e.kind for e in reloaded.edits] == ["sae_clamp"]
+    # the clamp was in force while training: the reloaded stack reproduces the run's 'after' figures
+    from mechunlearn.concepts import load_concept
+    from mechunlearn.report import EvalSets
+
+    c = load_concept(planted_concept_dir)
+    ev = EvalSets(c, known=stack["known"])
+    again = ev.measure(reloaded, ("validation", "test"))
+    assert again["retain_ppl"] == pytest.approx(report["after"]["retain_ppl"], rel=1e-4)
+    # ... and clamp -> unlearn -> clamp stacks again on top
+    code, _, err = run_cli(monkeypatch, capsys, "clamp", "--from", out, "--concept", planted_concept_dir, "--sae", sae_dir,
+                           "--top-k", "2", "--no-budget", "--out", tmp_path / "third")  # fmt: skip
+    assert code == 0, err
+    assert [e.kind for e in load_model(tmp_path / "third", device="cpu").edits] == ["sae_clamp", "sae_clamp"]
+
+
+@pytest.mark.parametrize("extra", [["--lora", "r=4,alpha=8"], ["--localize", "6", "--localize-method", "probeless"]])
+def test_lora_and_localised_runs_report_what_moved(monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path, store, extra):  # noqa: F811
+    out = tmp_path / "u"
+    args = unlearn_args(planted_concept_dir, out, "--model", tiny_gpt2_dir, "--method", "npo", *extra)
+    if "--localize-method" in extra:  # a config key, not a CLI flag: through the config file
+        i = extra.index("--localize-method")
+        cfg = tmp_path / "cfg.json"
+        cfg.write_text(json.dumps({"localize_method": extra[i + 1]}))
+        args = [a for a in args if a not in extra[i : i + 2]] + ["--config", cfg]
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 0, err
+    t = json.loads((out / "report.json").read_text())["training"]
+    assert 0 < t["params_updated"] < t["params_total"]
+    if "--lora" in extra:
+        assert t["lora"]["r"] == 4
+    else:
+        assert t["localisation"]["units"] == 6 and t["localisation"]["kind"] == "mlp_neurons"
+    assert AutoModelForCausalLM.from_pretrained(out / "model") is not None
+
+
+def test_relearn_reports_recovery(monkeypatch, capsys, tmp_path):
+    out = tmp_path / "u"  # the bundled model: it knows its corpus' facts, so there is something to forget
+    code, _, err = run_cli(monkeypatch, capsys, "unlearn", "--method", "ga", "--steps", "6", "--lr", "1e-3", "--no-budget", "--out", out)
+    assert code == 0, err
+    code, stdout, err = run_cli(monkeypatch, capsys, "relearn", out, "--steps", "3", "--lr", "1e-3", "--out", tmp_path / "r")
+    assert code == 0, err
+    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert rep["trained_on"] >= 1 and rep["measured_on"] >= 1
+    assert {"greedy", "known", "n"} <= set(rep["after_relearning"])
+    assert rep["before_relearning"]["known"] < 1.0  # gradient ascent forgot some of the measured half
+    assert rep["after_relearning"]["known"] >= rep["before_relearning"]["known"]  # relearning brings some back
+    assert (tmp_path / "r" / "config.json").is_file() and (tmp_path / "r" / "run.log").is_file()
+    assert "recovery" in stdout
+
+
+def test_filter_txt_jsonl_and_datasets(monkeypatch, capsys, planted_concept_dir, tmp_path):
+    docs = ["Frodo went to Mordor.", "The Hogwárts feast began.", "Paris is in France.", "Dumbledore smiled."]
+    (tmp_path / "in.txt").write_text("\n".join(docs) + "\n")
+    code, stdout, err = run_cli(monkeypatch, capsys, "filter", "--concept", planted_concept_dir, tmp_path / "in.txt", tmp_path / "out.txt")
+    assert code == 0, err
+    assert (tmp_path / "out.txt").read_text().splitlines() == ["Frodo went to Mordor.", "Paris is in France."]
+    rec = json.loads((tmp_path / "out.txt.filter.json").read_text())
+    assert (rec["documents"], rec["kept"], rec["removed"]) == (4, 2, 2)  # the accented spelling is caught too
+    assert "kept 2 of 4" in stdout
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"text": d, "id": i}) + "\n" for i, d in enumerate(docs)))
+    code, _, err = run_cli(monkeypatch, capsys, "filter", "--concept", planted_concept_dir, tmp_path / "in.jsonl", tmp_path / "out.jsonl")
+    assert code == 0, err
+    assert [json.loads(x)["id"] for x in (tmp_path / "out.jsonl").read_text().splitlines()] == [0, 2]
+    from datasets import Dataset, load_from_disk
+
+    Dataset.from_dict({"text": docs}).save_to_disk(str(tmp_path / "ds"))
+    code, _, err = run_cli(monkeypatch, capsys, "filter", "--concept", planted_concept_dir, tmp_path / "ds", tmp_path / "ds_out")
+    assert code == 0, err
+    assert load_from_disk(str(tmp_path / "ds_out"))["text"] == ["Frodo went to Mordor.", "Paris is in France."]
+    # never overwrites, and the filtered file feeds `unlearn --method sft --retain-data`
+    code, _, err = run_cli(monkeypatch, capsys, "filter", "--concept", planted_concept_dir, tmp_path / "in.txt", tmp_path / "out.txt")
+    assert code == 2 and "already exists" in err

@@ -1,0 +1,223 @@
+"""Gradient unlearning: every registered method, on tiny random models built from configs.
+
+The shared tests run over ``METHODS``, so a method added as one file is tested here without
+edits: its objective falls, edits stay in force, the export reproduces it, LoRA merges
+exactly, localisation leaves every other weight bit-identical, and a seed fixes the result.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from mechunlearn.edits import NeuronAblation
+from mechunlearn.export import export_checkpoint
+from mechunlearn.models import load_model
+from mechunlearn.ranking import Neuron
+from mechunlearn.unlearning import METHODS, Step, make_method
+from mechunlearn.unlearning.context import Context
+from mechunlearn.unlearning.data import UnlearnData
+from mechunlearn.unlearning.localize import neuron_localisation
+from mechunlearn.unlearning.loop import TrainConfig, forward, train
+from mechunlearn.unlearning.lora import LoraSpec, add_lora, lora_parameters, merge_lora
+
+FORGET = [
+    "Harry Potter went to Hogwarts with Ron and Hermione.",
+    "Dumbledore was the headmaster; Voldemort was his enemy.",
+]
+RETAIN = [
+    "Frodo carried the One Ring to Mount Doom in Mordor.",
+    "The capital of France is Paris, a city on the Seine.",
+    "Water boils at one hundred degrees at sea level.",
+]
+# each method's steps and learning rate for the tiny models (the defaults are for real models)
+FAST = {"steps": 6, "lr": 3e-3, "batch_size": 2}
+# RMU's retain term is weighted 1200 (for 4096-wide Zephyr): on a 32-wide model any step overshoots it
+OVERRIDES = {"rmu": {"lr": 1e-3, "alpha": 1.0}}
+
+
+def fast(name: str) -> dict:
+    return FAST | OVERRIDES.get(name, {})
+
+
+def _data(model, seed=0):
+    return UnlearnData(model, FORGET, RETAIN, seed=seed)
+
+
+def _params(model, method):
+    return method.trainable(model) or model.trainable_parameters()
+
+
+def objective(model, method, ctx) -> float:
+    """The method's loss on all the data at once (one fixed batch per side), without training."""
+    d = ctx.data
+    batches = {}
+    if method.uses_forget:
+        batches["forget"] = d.batch("forget", list(range(len(d.forget))))
+        ctx.rng = random.Random(0)
+        batches |= method.extra_batches(ctx, batches["forget"])
+    if method.uses_retain:
+        batches["retain"] = d.batch("retain", list(range(len(d.retain))))
+    stop = method.stop_at_layer(model)
+    with torch.no_grad():
+        outs = forward(model, model.bridge, batches, method.hooks(model), stop if stop and stop < model.n_layers else None)
+        extra = {k: v for k, v in outs.items() if k not in ("forget", "retain")}
+        return float(method.loss(Step(outs.get("forget"), outs.get("retain"), extra, ctx))["loss"])
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_a_few_steps_lower_the_methods_own_objective(name, tiny_model_dir):
+    model = load_model(tiny_model_dir, device="cpu")
+    method = make_method(name, fast(name))
+    data = _data(model)
+    ctx = Context(model, data, random.Random(0))
+    method.setup(ctx)  # the same targets / reference values the run will use
+    before = objective(model, method, ctx)
+    result = train(model, method, data, TrainConfig.of(method), _params(model, method))
+    ctx._frozen = None
+    assert result.steps == FAST["steps"] and result.tokens > 0
+    after = objective(model, method, Context(model, data, random.Random(0), _frozen=_frozen_like(model, tiny_model_dir, method)))
+    assert after < before, f"{name}: objective {before:.4f} -> {after:.4f}"
+
+
+def _frozen_like(model, model_dir, method):
+    """The reference a KL / RMU objective compares against: the starting weights."""
+    if not method.uses_reference():
+        return None
+    from mechunlearn.models.hooked import HookedLM
+
+    start = load_model(model_dir, device="cpu")
+    return HookedLM(start.bridge, start.tokenizer, start.name, start.source_path, list(model.edits))
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_edits_stay_in_force_and_the_export_reproduces_the_trained_model(name, tiny_gpt2_dir, tmp_path):
+    model = load_model(tiny_gpt2_dir, device="cpu")
+    pruned = [Neuron(0, 3), Neuron(1, 9), Neuron(1, 10)]
+    model.edits.append(NeuronAblation(pruned, "zero"))
+    seen = []
+
+    def watch(act, hook):
+        seen.append(act[..., [3]].detach().abs().max().item())
+
+    method = make_method(name, FAST)
+    original = train  # run the real loop, watching the pruned neuron of layer 0 during training
+    model.edits.append(_Watcher(watch))
+    original(model, method, _data(model), TrainConfig.of(method), _params(model, method))
+    model.edits.pop()
+    assert seen and max(seen) == 0.0  # the pruned neuron was zero in every training forward pass
+    texts = FORGET + RETAIN
+    assert export_checkpoint(model, tmp_path, texts) <= 1e-4
+    from transformers import AutoModelForCausalLM
+
+    plain = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert torch.all(plain.transformer.h[0].mlp.c_proj.weight[3] == 0)  # baked: the neuron's output row is zero
+
+
+class _Watcher:
+    """A pseudo-edit that only observes layer 0's MLP neurons (after the ablation, which comes first)."""
+
+    kind = "watch"
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def hooks(self, model):
+        return [(model.mlp_hook(0), lambda act, hook: self.fn(act, hook))]
+
+
+@pytest.mark.parametrize("name", ["npo", "ga_kl", "rmu"])
+def test_lora_trains_only_adapters_and_merges_exactly(name, tiny_model_dir):
+    model = load_model(tiny_model_dir, device="cpu")
+    start = {k: v.clone() for k, v in model.hf_state_dict().items()}
+    method = make_method(name, FAST)
+    peft_model = add_lora(model, LoraSpec(r=4, alpha=8))
+    params = lora_parameters(peft_model, method.trainable(model))
+    train(model, method, _data(model), TrainConfig.of(method), params, lora=peft_model)
+    ids, mask = model.pad([model.encode(t) for t in FORGET + RETAIN])
+    with torch.no_grad():
+        adapted = model.logits(ids, mask)
+    merge_lora(model, peft_model)
+    with torch.no_grad():
+        merged = model.logits(ids, mask)
+    assert (adapted - merged).abs().max() < 1e-4
+    after = model.hf_state_dict()
+    changed = [k for k in start if not torch.equal(start[k], after[k])]
+    assert changed, "merging the trained adapters changed no weight"
+    targets = ("c_fc", "c_proj", "dense_h_to_4h", "dense_4h_to_h", "gate_proj", "up_proj", "down_proj")
+    assert all(any(t in k for t in targets) for k in changed), changed
+
+
+def test_lora_target_that_does_not_exist_is_refused(tiny_gpt2_dir):
+    from mechunlearn.errors import MechUnlearnError
+
+    model = load_model(tiny_gpt2_dir, device="cpu")
+    with pytest.raises(MechUnlearnError, match="q_proj.*valid"):
+        add_lora(model, LoraSpec(targets=["q_proj"]))
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_localised_training_leaves_every_other_weight_bit_identical(name, tiny_gpt2_dir):
+    model = load_model(tiny_gpt2_dir, device="cpu")
+    method = make_method(name, FAST)
+    neurons = [Neuron(0, 1), Neuron(0, 5), Neuron(1, 2), Neuron(1, 7)]
+    loc = neuron_localisation(model, neurons)
+    allowed = method.trainable(model)
+    if allowed is not None:  # rmu trains its own few matrices: localise within them
+        from mechunlearn.unlearning.localize import intersect
+
+        loc = intersect(loc, allowed)
+    start = {k: v.clone() for k, v in model.hf_state_dict().items()}
+    result = train(model, method, _data(model), TrainConfig.of(method), loc.params, masks=loc.masks)
+    after = model.hf_state_dict()
+    moved = 0
+    for key, w in after.items():
+        diff = w != start[key]
+        moved += int(diff.sum())
+        if "mlp" not in key or key.endswith("c_proj.bias"):
+            assert not diff.any(), f"{name}: {key} changed"
+    assert 0 < moved <= result.params_updated
+    # within the MLP matrices, only the selected neurons' slices moved
+    spec_layers = {0: [1, 5], 1: [2, 7]}
+    for layer, idx in spec_layers.items():
+        fc = after[f"transformer.h.{layer}.mlp.c_fc.weight"] != start[f"transformer.h.{layer}.mlp.c_fc.weight"]
+        proj = after[f"transformer.h.{layer}.mlp.c_proj.weight"] != start[f"transformer.h.{layer}.mlp.c_proj.weight"]
+        others = [i for i in range(fc.shape[1]) if i not in idx]
+        assert not fc[:, others].any() and not proj[others].any()
+
+
+@pytest.mark.parametrize("name", ["npo", "yao", "random_matching"])
+def test_the_same_seed_gives_identical_weights(name, tiny_gpt2_dir):
+    runs = []
+    for _ in range(2):
+        model = load_model(tiny_gpt2_dir, device="cpu")
+        method = make_method(name, FAST)
+        train(model, method, _data(model, seed=3), TrainConfig.of(method, seed=3), _params(model, method))
+        runs.append(model.hf_state_dict())
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+    model = load_model(tiny_gpt2_dir, device="cpu")
+    method = make_method(name, FAST)
+    train(model, method, _data(model, seed=4), TrainConfig.of(method, seed=4), _params(model, method))
+    assert not all(torch.equal(runs[0][k], v) for k, v in model.hf_state_dict().items())
+
+
+def test_budget_stops_training_and_keeps_the_last_state_within_it(tiny_gpt2_dir, planted_concept_dir):
+    from mechunlearn.budget import RetainBudget
+    from mechunlearn.concepts import load_concept
+    from mechunlearn.report import EvalSets
+
+    model = load_model(tiny_gpt2_dir, device="cpu")
+    concept = load_concept(planted_concept_dir)
+    ev = EvalSets(concept)
+    ev.measure(model, ("validation",), record_known=True)
+    budget = RetainBudget(concept, ev.known, 0.02)
+    budget.calibrate(model)
+    method = make_method("ga", {"steps": 12, "lr": 3e-2, "batch_size": 2})
+    result = train(
+        model, method, _data(model), TrainConfig(steps=12, lr=3e-2, batch_size=2, eval_every=2), _params(model, method), budget=budget
+    )
+    assert "budget crossed" in result.stopped and result.kept_step < result.steps
+    assert budget.loss(model)["retain_loss"] <= 0.02  # the weights are the kept step's
+    assert [c["within_budget"] for c in result.budget_checks][-1] is False
