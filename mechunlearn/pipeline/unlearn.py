@@ -97,7 +97,7 @@ def _device_for(cfg: UnlearnConfig) -> UnlearnConfig:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         from accelerate import PartialState
 
-        return dataclasses.replace(cfg, device=str(PartialState().device))
+        return dataclasses.replace(cfg, device=str(PartialState(cpu=not torch.cuda.is_available()).device))
     return cfg
 
 

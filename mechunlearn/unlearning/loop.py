@@ -162,6 +162,11 @@ def train(
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
     world, rank = acc.num_processes, acc.process_index
+    if world > 1 and model.model_type == "gpt2":
+        raise MechUnlearnError(
+            "multi-process unlearning does not support GPT-2-family models: the bridge trains split q/k/v "
+            "views of the fused c_attn matrix, which DDP does not keep in sync; run it in one process"
+        )
     if cfg.batch_size % world:
         raise MechUnlearnError(f"batch_size {cfg.batch_size} must be a multiple of the {world} processes")
     ctx = Context(model, data, random.Random(cfg.seed), lora=lora)
