@@ -19,7 +19,19 @@ import time
 from pathlib import Path
 
 EXE = str(Path(sys.executable).with_name("mechunlearn"))
-ALL = ["ga", "grad_diff", "ga_kl", "yao", "npo", "simnpo", "rmu", "max_entropy", "min_posterior", "random_matching", "sft"]
+ALL = [
+    "ga",
+    "grad_diff",
+    "ga_kl",
+    "yao",
+    "npo",
+    "simnpo",
+    "rmu",
+    "max_entropy",
+    "min_posterior",
+    "random_matching",
+    "sft",
+]
 REAL = ["npo", "simnpo", "ga_kl", "rmu", "yao"]
 GEMMA_RANKING = "probes/gemma-3-270m/harry_potter/attribution"
 
@@ -29,7 +41,12 @@ def jobs(model: str, only: list[str] | None) -> list[tuple[str, list[str]]]:
     names = only or (ALL if model == "bundled" else REAL)
     out = [(name, ["unlearn", "--method", name, *m]) for name in names]
     if model != "bundled" and not only:
-        out += [("npo-localized-1024", ["unlearn", "--method", "npo", *m, "--localize-from", GEMMA_RANKING, "--localize", "1024"])]
+        out += [
+            (
+                "npo-localized-1024",
+                ["unlearn", "--method", "npo", *m, "--localize-from", GEMMA_RANKING, "--localize", "1024"],
+            )
+        ]
     if model == "bundled" and not only:
         out += [
             ("npo-localized", ["unlearn", "--method", "npo", "--localize", "256"]),

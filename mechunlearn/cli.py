@@ -181,8 +181,9 @@ def clamp_cmd(
 def unlearn_cmd(
     concept: str | None = typer.Option(None, help="Concept name or folder. [default: harry_potter]"),
     method: str | None = typer.Option(
-        None, help="ga | grad_diff | ga_kl | yao | npo | simnpo | rmu | max_entropy | min_posterior | "
-        "random_matching | sft. [default: npo]"
+        None,
+        help="ga | grad_diff | ga_kl | yao | npo | simnpo | rmu | max_entropy | min_posterior | "
+        "random_matching | sft. [default: npo]",
     ),
     model: str | None = typer.Option(None, help="Checkpoint folder, .gguf, real model name or hub id."),
     from_dir: Path | None = typer.Option(
@@ -207,8 +208,9 @@ def unlearn_cmd(
         None, "--localize-from", help="A ranking folder (neurons or SAE features) to localise to. [K default: 64]"
     ),
     max_retain_drop: float | None = typer.Option(
-        None, "--max-retain-drop", help="Retain budget checked during training; the last state within it is kept. "
-        "[default: 0.03]"
+        None,
+        "--max-retain-drop",
+        help="Retain budget checked during training; the last state within it is kept. [default: 0.03]",
     ),
     no_budget: bool = typer.Option(False, "--no-budget", help="Train all steps without budget checks."),
     forget_data: list[Path] = typer.Option([], "--forget-data", help="txt/jsonl replacing the forget data."),
@@ -355,7 +357,9 @@ def rank_cmd(
     """Rank every MLP neuron for a concept; store it under probes/ and write ranking.html."""
     from mechunlearn.pipeline.rank import rank_job
 
-    rank_job(concept=concept, model=model, method=method, options=parse_options(option), device=device, out=out, print_fn=say)
+    rank_job(
+        concept=concept, model=model, method=method, options=parse_options(option), device=device, out=out, print_fn=say
+    )
 
 
 @app.command("cache")

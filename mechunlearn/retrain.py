@@ -1,17 +1,20 @@
 """Retrain an edited model on filtered data with its edits kept in force (prune, then retrain).
 
-The forward pass goes through the hooked model, so ablated neurons stay ablated while the
-remaining weights adapt; afterwards the edits are baked as before.
+``prune --retrain`` runs the ``sft`` unlearning method (next-token loss on concept-free text)
+in the shared unlearning loop (:mod:`mechunlearn.unlearning.loop`): the forward pass goes
+through the hooked model, so ablated neurons stay ablated while the remaining weights adapt;
+afterwards the edits are baked as before.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mechunlearn.concepts import Concept
 from mechunlearn.models.hooked import HookedLM
-from mechunlearn.training import TrainStats, length_bucketed_batches, next_token_loss, train
+from mechunlearn.training import TrainStats
 
 
 @dataclass
@@ -38,21 +41,20 @@ def filtered_retain_texts(concept: Concept) -> list[str]:
 
 
 def retrain(model: HookedLM, texts: Sequence[str], cfg: RetrainConfig) -> TrainStats:
-    """Fine-tune all weights on ``texts`` by next-token prediction through the hooked model."""
-    seqs = [model.encode(t)[: model.n_ctx] for t in texts]
-    pad = model.tokenizer.pad_token_id or 0
-    batches = length_bucketed_batches(seqs, cfg.batch_size, pad, cfg.seed, model.device)
-    model.hf_model.train()
-    try:
-        return train(
-            model.trainable_parameters(),
-            batches,
-            lambda b: next_token_loss(model.logits(b.input_ids, b.attention_mask), b),
-            epochs=cfg.epochs,
-            lr=cfg.lr,
-            weight_decay=cfg.weight_decay,
-            seed=cfg.seed,
-            desc="retrain",
-        )
-    finally:
-        model.hf_model.eval()
+    """Fine-tune all weights on ``texts`` by next-token prediction through the hooked model (``sft``)."""
+    from mechunlearn.unlearning import make_method
+    from mechunlearn.unlearning.data import UnlearnData
+    from mechunlearn.unlearning.loop import TrainConfig, train
+
+    steps = max(1, cfg.epochs * math.ceil(len(texts) / cfg.batch_size))
+    method = make_method("sft", {"steps": steps, "lr": cfg.lr, "batch_size": cfg.batch_size})
+    data = UnlearnData(model, [], list(texts), max_len=model.n_ctx, seed=cfg.seed)
+    result = train(
+        model,
+        method,
+        data,
+        TrainConfig.of(method, weight_decay=cfg.weight_decay, warmup_frac=0.05, seed=cfg.seed),
+        model.trainable_parameters(),
+    )
+    losses = [c["loss"] for c in result.curve]
+    return TrainStats(result.steps, losses[0], losses[-1])

@@ -18,7 +18,9 @@ def unlearn_args(concept, out, *extra):
     return ["unlearn", "--concept", concept, "--out", out, *FAST, *extra]
 
 
-def test_unlearn_writes_the_stage_layout_and_a_plain_checkpoint(monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path):
+def test_unlearn_writes_the_stage_layout_and_a_plain_checkpoint(
+    monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path
+):
     out = tmp_path / "u"
     code, stdout, err = run_cli(
         monkeypatch, capsys, *unlearn_args(planted_concept_dir, out, "--model", tiny_gpt2_dir, "--method", "ga_kl")
@@ -45,11 +47,23 @@ def test_unlearn_writes_the_stage_layout_and_a_plain_checkpoint(monkeypatch, cap
     code, _, err = run_cli(monkeypatch, capsys, "unlearn", "--config", out / "config.json", "--out", tmp_path / "again")
     assert code == 0, err
     again = load_model(tmp_path / "again" / "model", device="cpu")
-    assert all(torch.equal(a, b) for a, b in zip(again.hf_state_dict().values(), load_model(out / "model", device="cpu").hf_state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            again.hf_state_dict().values(),
+            load_model(out / "model", device="cpu").hf_state_dict().values(),
+            strict=True,
+        )
+    )
 
 
 def test_prune_then_unlearn_keeps_pruned_neurons_zero_and_bakes_them(
-    monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path, store  # noqa: F811
+    monkeypatch,
+    capsys,
+    tiny_gpt2_dir,
+    planted_concept_dir,
+    tmp_path,
+    store,  # noqa: F811
 ):
     pruned = tmp_path / "pruned"
     code, _, err = run_cli(monkeypatch, capsys, "prune", "--model", tiny_gpt2_dir, "--concept", planted_concept_dir,
@@ -57,7 +71,9 @@ def test_prune_then_unlearn_keeps_pruned_neurons_zero_and_bakes_them(
     assert code == 0, err
     neurons = json.loads((pruned / "report.json").read_text())["edit"]["neurons"]
     out = tmp_path / "u"
-    code, _, err = run_cli(monkeypatch, capsys, *unlearn_args(planted_concept_dir, out, "--from", pruned, "--method", "npo"))
+    code, _, err = run_cli(
+        monkeypatch, capsys, *unlearn_args(planted_concept_dir, out, "--from", pruned, "--method", "npo")
+    )
     assert code == 0, err
     report = json.loads((out / "report.json").read_text())
     assert [s["name"] for s in report["stages"]] == ["before", "pruned", "unlearned"]
@@ -73,14 +89,22 @@ def test_prune_then_unlearn_keeps_pruned_neurons_zero_and_bakes_them(
 
 
 def test_clamp_then_unlearn_trains_under_the_clamp_and_keeps_it_live(
-    monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, sae_dir, tmp_path, store  # noqa: F811
+    monkeypatch,
+    capsys,
+    tiny_gpt2_dir,
+    planted_concept_dir,
+    sae_dir,
+    tmp_path,
+    store,  # noqa: F811
 ):
     clamped = tmp_path / "clamped"
     code, _, err = run_cli(monkeypatch, capsys, "clamp", "--model", tiny_gpt2_dir, "--concept", planted_concept_dir,
                            "--sae", sae_dir, "--top-k", "4", "--no-budget", "--out", clamped)  # fmt: skip
     assert code == 0, err
     out = tmp_path / "u"
-    code, stdout, err = run_cli(monkeypatch, capsys, *unlearn_args(planted_concept_dir, out, "--from", clamped, "--method", "ga"))
+    code, stdout, err = run_cli(
+        monkeypatch, capsys, *unlearn_args(planted_concept_dir, out, "--from", clamped, "--method", "ga")
+    )
     assert code == 0, err
     stack = json.loads((out / "edits.json").read_text())
     assert stack["plain_checkpoint"] == "model" and [e["kind"] for e in stack["live_edits"]] == ["sae_clamp"]
@@ -105,7 +129,9 @@ def test_clamp_then_unlearn_trains_under_the_clamp_and_keeps_it_live(
 
 
 @pytest.mark.parametrize("extra", [["--lora", "r=4,alpha=8"], ["--localize", "6", "--localize-method", "probeless"]])
-def test_lora_and_localised_runs_report_what_moved(monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path, store, extra):  # noqa: F811
+def test_lora_and_localised_runs_report_what_moved(
+    monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path, store, extra
+):  # noqa: F811
     out = tmp_path / "u"
     args = unlearn_args(planted_concept_dir, out, "--model", tiny_gpt2_dir, "--method", "npo", *extra)
     if "--localize-method" in extra:  # a config key, not a CLI flag: through the config file
@@ -126,9 +152,13 @@ def test_lora_and_localised_runs_report_what_moved(monkeypatch, capsys, tiny_gpt
 
 def test_relearn_reports_recovery(monkeypatch, capsys, tmp_path):
     out = tmp_path / "u"  # the bundled model: it knows its corpus' facts, so there is something to forget
-    code, _, err = run_cli(monkeypatch, capsys, "unlearn", "--method", "ga", "--steps", "6", "--lr", "1e-3", "--no-budget", "--out", out)
+    code, _, err = run_cli(
+        monkeypatch, capsys, "unlearn", "--method", "ga", "--steps", "6", "--lr", "1e-3", "--no-budget", "--out", out
+    )
     assert code == 0, err
-    code, stdout, err = run_cli(monkeypatch, capsys, "relearn", out, "--steps", "3", "--lr", "1e-3", "--out", tmp_path / "r")
+    code, stdout, err = run_cli(
+        monkeypatch, capsys, "relearn", out, "--steps", "3", "--lr", "1e-3", "--out", tmp_path / "r"
+    )
     assert code == 0, err
     rep = json.loads((tmp_path / "r" / "report.json").read_text())
     assert rep["trained_on"] >= 1 and rep["measured_on"] >= 1
@@ -142,22 +172,30 @@ def test_relearn_reports_recovery(monkeypatch, capsys, tmp_path):
 def test_filter_txt_jsonl_and_datasets(monkeypatch, capsys, planted_concept_dir, tmp_path):
     docs = ["Frodo went to Mordor.", "The Hogwárts feast began.", "Paris is in France.", "Dumbledore smiled."]
     (tmp_path / "in.txt").write_text("\n".join(docs) + "\n")
-    code, stdout, err = run_cli(monkeypatch, capsys, "filter", "--concept", planted_concept_dir, tmp_path / "in.txt", tmp_path / "out.txt")
+    code, stdout, err = run_cli(
+        monkeypatch, capsys, "filter", "--concept", planted_concept_dir, tmp_path / "in.txt", tmp_path / "out.txt"
+    )
     assert code == 0, err
     assert (tmp_path / "out.txt").read_text().splitlines() == ["Frodo went to Mordor.", "Paris is in France."]
     rec = json.loads((tmp_path / "out.txt.filter.json").read_text())
     assert (rec["documents"], rec["kept"], rec["removed"]) == (4, 2, 2)  # the accented spelling is caught too
     assert "kept 2 of 4" in stdout
     (tmp_path / "in.jsonl").write_text("".join(json.dumps({"text": d, "id": i}) + "\n" for i, d in enumerate(docs)))
-    code, _, err = run_cli(monkeypatch, capsys, "filter", "--concept", planted_concept_dir, tmp_path / "in.jsonl", tmp_path / "out.jsonl")
+    code, _, err = run_cli(
+        monkeypatch, capsys, "filter", "--concept", planted_concept_dir, tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    )
     assert code == 0, err
     assert [json.loads(x)["id"] for x in (tmp_path / "out.jsonl").read_text().splitlines()] == [0, 2]
     from datasets import Dataset, load_from_disk
 
     Dataset.from_dict({"text": docs}).save_to_disk(str(tmp_path / "ds"))
-    code, _, err = run_cli(monkeypatch, capsys, "filter", "--concept", planted_concept_dir, tmp_path / "ds", tmp_path / "ds_out")
+    code, _, err = run_cli(
+        monkeypatch, capsys, "filter", "--concept", planted_concept_dir, tmp_path / "ds", tmp_path / "ds_out"
+    )
     assert code == 0, err
     assert load_from_disk(str(tmp_path / "ds_out"))["text"] == ["Frodo went to Mordor.", "Paris is in France."]
     # never overwrites, and the filtered file feeds `unlearn --method sft --retain-data`
-    code, _, err = run_cli(monkeypatch, capsys, "filter", "--concept", planted_concept_dir, tmp_path / "in.txt", tmp_path / "out.txt")
+    code, _, err = run_cli(
+        monkeypatch, capsys, "filter", "--concept", planted_concept_dir, tmp_path / "in.txt", tmp_path / "out.txt"
+    )
     assert code == 2 and "already exists" in err

@@ -62,7 +62,9 @@ def objective(model, method, ctx) -> float:
         batches["retain"] = d.batch("retain", list(range(len(d.retain))))
     stop = method.stop_at_layer(model)
     with torch.no_grad():
-        outs = forward(model, model.bridge, batches, method.hooks(model), stop if stop and stop < model.n_layers else None)
+        outs = forward(
+            model, model.bridge, batches, method.hooks(model), stop if stop and stop < model.n_layers else None
+        )
         extra = {k: v for k, v in outs.items() if k not in ("forget", "retain")}
         return float(method.loss(Step(outs.get("forget"), outs.get("retain"), extra, ctx))["loss"])
 
@@ -78,7 +80,9 @@ def test_a_few_steps_lower_the_methods_own_objective(name, tiny_model_dir):
     result = train(model, method, data, TrainConfig.of(method), _params(model, method))
     ctx._frozen = None
     assert result.steps == FAST["steps"] and result.tokens > 0
-    after = objective(model, method, Context(model, data, random.Random(0), _frozen=_frozen_like(model, tiny_model_dir, method)))
+    after = objective(
+        model, method, Context(model, data, random.Random(0), _frozen=_frozen_like(model, tiny_model_dir, method))
+    )
     assert after < before, f"{name}: objective {before:.4f} -> {after:.4f}"
 
 
@@ -216,7 +220,12 @@ def test_budget_stops_training_and_keeps_the_last_state_within_it(tiny_gpt2_dir,
     budget.calibrate(model)
     method = make_method("ga", {"steps": 12, "lr": 3e-2, "batch_size": 2})
     result = train(
-        model, method, _data(model), TrainConfig(steps=12, lr=3e-2, batch_size=2, eval_every=2), _params(model, method), budget=budget
+        model,
+        method,
+        _data(model),
+        TrainConfig(steps=12, lr=3e-2, batch_size=2, eval_every=2),
+        _params(model, method),
+        budget=budget,
     )
     assert "budget crossed" in result.stopped and result.kept_step < result.steps
     assert budget.loss(model)["retain_loss"] <= 0.02  # the weights are the kept step's

@@ -27,7 +27,9 @@ def _port() -> int:
 
 
 def _env() -> dict:
-    return dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO), TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1")
+    return dict(
+        os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO), TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1"
+    )
 
 
 @pytest.mark.parametrize("method", ["ga_kl"])
@@ -36,11 +38,24 @@ def test_two_processes_match_one(tiny_tokenizer_dir, tmp_path, method):
 
     model_dir = build_tiny_model_dir("llama", tiny_tokenizer_dir, tmp_path / "llama")
     one, two = tmp_path / "one.safetensors", tmp_path / "two.safetensors"
-    p = subprocess.run([sys.executable, str(JOB), str(model_dir), str(one), method], capture_output=True, text=True, env=_env())
+    p = subprocess.run(
+        [sys.executable, str(JOB), str(model_dir), str(one), method], capture_output=True, text=True, env=_env()
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
-    launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_port())]
-    p = subprocess.run([*launch, str(JOB), str(model_dir), str(two), method], capture_output=True, text=True, env=_env())
+    launch += [
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_port()),
+    ]
+    p = subprocess.run(
+        [*launch, str(JOB), str(model_dir), str(two), method], capture_output=True, text=True, env=_env()
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     assert "processes=2" in p.stdout, p.stdout
     a, b = load_file(str(one)), load_file(str(two))

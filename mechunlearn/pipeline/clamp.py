@@ -19,12 +19,12 @@ from mechunlearn.concepts import load_concept
 from mechunlearn.distill import distil, kl_between
 from mechunlearn.edits import SAEClamp
 from mechunlearn.errors import MechUnlearnError
-from mechunlearn.evaluation import greedy_complete
 from mechunlearn.export import export_checkpoint
 from mechunlearn.io import ensure_new_dir, write_json
 from mechunlearn.models import HookedLM
 from mechunlearn.paths import home
 from mechunlearn.pipeline.config import DEFAULT_CLAMP, DEFAULT_SAE_HOOK, ClampConfig
+from mechunlearn.pipeline.stage import finish, stage_run
 from mechunlearn.pipeline.start import load_start
 from mechunlearn.plots import feature_ranking_figure, write_html
 from mechunlearn.ranking.base import Ranking
@@ -35,10 +35,9 @@ from mechunlearn.ranking.sae_store import (
     rank_features,
 )
 from mechunlearn.ranking.store import model_slug
-from mechunlearn.report import EvalSets, add_stages, known_counts, markdown_table, stage_table
-from mechunlearn.runs import Timer, default_out, run_folder
+from mechunlearn.report import markdown_table, stage_table
+from mechunlearn.runs import Timer, default_out
 from mechunlearn.saes.loading import check_sae_fits, load_sae, sae_reference
-from mechunlearn.stack import write_stack
 
 log = logging.getLogger("mechunlearn.clamp")
 
@@ -99,7 +98,8 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
     _ = (concept.fact_sets, concept.forget_corpus, concept.retain_corpus)  # malformed files fail now
     timer = Timer()
     with timer("load"):
-        model, base_ref, prior_edits, prior_stages, prior_known, in_force = load_start(cfg)
+        start = load_start(cfg)
+        model = start.model
         sae_ref = sae_reference(cfg.sae) if cfg.sae else default_sae(model)
         sae = load_sae(sae_ref, device=model.device)
         hook = check_sae_fits(sae, model, sae_ref)
@@ -118,12 +118,8 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
         raise MechUnlearnError(f"top-k {k} is larger than the SAE's width ({d_sae} features)")
     full = cfg.to_dict() | {"out": str(out), "sae": sae_ref, "value": cfg.clamp_value}
     full["top_k"] = None if cfg.features is not None else k
-    with run_folder(out, full) as tmp:
-        evals = EvalSets(concept, known=prior_known)
-        with timer("evaluate_before"):
-            before = evals.measure(model, ("validation", "test"), record_known=prior_known is None)
-            concept.known = evals.known
-            prompts_before = greedy_complete(model, cfg.test_prompts, 20) if cfg.test_prompts else []
+    with stage_run(cfg, concept, out, full, timer, start) as run:
+        tmp, evals = run.tmp, run.evals
         with timer("rank"):
             if ranking_given is not None:
                 ranking, ranking_src, table = ranking_given, str(cfg.ranking), load_feature_table(Path(cfg.ranking))
@@ -137,12 +133,10 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
         features = list(cfg.features) if cfg.features is not None else (ranking.top_features(k) if k else [])
         edit = SAEClamp(sae_ref, features, cfg.mode, cfg.clamp_value, cfg.value_kind, cfg.threshold)
         model.edits.append(edit)
-        with timer("evaluate_after"):
-            after = evals.measure(model, ("validation", "test"))
+        after = run.measure("after")
         detail = f"{len(features)} SAE features at {hook}, {cfg.mode} {cfg.clamp_value} ({edit.value_kind})"
-        stages = add_stages(prior_stages, before, [("clamped", detail, after)])
-        report: dict[str, Any] = {"before": before, "after": after, "known": known_counts(evals.known)}
-        report["budget"] = budget_report
+        new_stages = [("clamped", detail, after)]
+        report: dict[str, Any] = {"before": run.before, "after": after, "budget": budget_report}
         report["edit"] = {
             "kind": "sae_clamp",
             "sae": sae_ref,
@@ -185,7 +179,7 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
                 "kl_baked_vs_clamped_forget": kl_forget,
                 "distill": dataclasses.asdict(dcfg) | {"steps": stats.steps, "final_kl": stats.last_loss},
             }
-            stages.append({"name": "baked", "detail": "clamp distilled into plain weights", "metrics": baked})
+            new_stages.append(("baked", "clamp distilled into plain weights", baked))
             report["after"] = baked
             report["clamped_only"] = after
             with timer("export"):
@@ -199,13 +193,16 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
                     edit.to_dict() | {"concept": concept.name, "distilled": True},
                 )
             plain = "model"
-        prompts_after = greedy_complete(model, cfg.test_prompts, 20) if cfg.test_prompts else []
-        report["model"] = {"name": model.name, "base": base_ref, "fingerprint_before": ranking.model.get("fingerprint")}
+        prompts_after = run.prompts()
+        report["model"] = {
+            "name": model.name,
+            "base": run.base_ref,
+            "fingerprint_before": ranking.model.get("fingerprint"),
+        }
         report["test_prompts"] = [
             {"prompt": p, "before": b, "after": a}
-            for p, b, a in zip(cfg.test_prompts, prompts_before, prompts_after, strict=True)
+            for p, b, a in zip(cfg.test_prompts, run.prompts_before, prompts_after, strict=True)
         ]
-        report["stages"] = stages
         with timer("plots"):
             write_html(
                 feature_ranking_figure(ranking, table, top=40, clamped=len(features) if cfg.features is None else 0),
@@ -216,10 +213,7 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
             report["top_units"] = [
                 {k: r[k] for k in ("rank", "feature", "score", "freq_concept", "freq_other")} for r in table[:20]
             ]
-        write_stack(tmp, base_ref, prior_edits + [edit.to_dict()], plain, stages, evals.known, in_force=in_force)
-        report["timing"] = timer.seconds | {"total": round(sum(timer.seconds.values()), 3)}
-        write_json(tmp / "report.json", report)
-        log.info("report: %s", report)
+        stages = finish(run, report, new_stages, [edit.to_dict()], plain)
     print_fn(stage_table(stages))
     print_fn(f"clamped {len(features)} SAE features at {hook} ({cfg.mode}, value {cfg.clamp_value})")
     if report["budget"] is not None:

@@ -20,20 +20,18 @@ from mechunlearn.caching import neuron_stats
 from mechunlearn.concepts import Concept, load_concept
 from mechunlearn.edits import NeuronAblation
 from mechunlearn.edits.neuron_ablation import mean_values
-from mechunlearn.evaluation import greedy_complete
-from mechunlearn.export import bridge_float_noise, edit_effect, export_checkpoint
-from mechunlearn.io import ensure_new_dir, write_json
+from mechunlearn.io import ensure_new_dir
 from mechunlearn.models import HookedLM, arch_spec
 from mechunlearn.pipeline.config import PruneConfig
+from mechunlearn.pipeline.stage import export_model, finish, stage_run
 from mechunlearn.pipeline.start import load_start
 from mechunlearn.plots import ranking_figure, top_table, write_html
 from mechunlearn.ranking import Ranking, rank
 from mechunlearn.ranking.data import probing_items
 from mechunlearn.ranking.store import check_ranking_matches, make_config
-from mechunlearn.report import EvalSets, add_stages, known_counts, markdown_table, stage_table
+from mechunlearn.report import markdown_table, stage_table
 from mechunlearn.retrain import filtered_retain_texts, retrain
-from mechunlearn.runs import Timer, default_out, run_folder
-from mechunlearn.stack import write_stack
+from mechunlearn.runs import Timer, default_out
 
 log = logging.getLogger("mechunlearn.prune")
 
@@ -128,7 +126,8 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
     concept = resolve_concept(cfg)
     timer = Timer()
     with timer("load"):
-        model, base_ref, prior_edits, prior_stages, prior_known, in_force = load_start(cfg)
+        start = load_start(cfg)
+    model = start.model
     arch_spec(model.model_type)  # an architecture whose neurons cannot be baked is refused before any work
     if cfg.ranking:
         check_ranking_matches(Ranking.load(cfg.ranking), model)  # a ranking of another model, too
@@ -136,14 +135,7 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
     k_max = cfg.n_pruned(n_neurons)
     # record what was resolved at run time, so config.json reruns the same job even if defaults change
     full = cfg.to_dict() | {"out": str(out), "top_k": None if cfg.ratio is not None else k_max}
-    with run_folder(out, full) as tmp:
-        evals = EvalSets(concept, known=prior_known)
-        parity_texts = concept.retain_split()[1][:8] + concept.forget_split()[1][:8]
-        float_noise = bridge_float_noise(model, parity_texts) if not model.edits else None
-        with timer("evaluate_before"):
-            before = evals.measure(model, ("validation", "test"), record_known=prior_known is None)
-            prompts_before = greedy_complete(model, cfg.test_prompts, 20) if cfg.test_prompts else []
-        concept.known = evals.known
+    with stage_run(cfg, concept, out, full, timer, start) as run:
         warn_if_little_known(concept)
         with timer("rank"):
             ranking, ranking_src = get_ranking(model, concept, cfg)
@@ -160,22 +152,19 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
                 values = mean_values(neurons, stats.overall_mean())
         edit = NeuronAblation(neurons, cfg.ablation, values)
         model.edits.append(edit)
-        with timer("evaluate_after"):
-            after = evals.measure(model, ("validation", "test"))
-        stages = {"before": before, "pruned": after}
-        report: dict[str, Any] = {"before": before, "after": after, "known": known_counts(evals.known)}
-        report["budget"] = budget_report
+        after = run.measure("after")
+        new_stages = [("pruned", f"{k} neurons, {cfg.ablation} ablation, ranked by {ranking.method}", after)]
+        report: dict[str, Any] = {"before": run.before, "after": after, "budget": budget_report}
         if cfg.retrain:
             rcfg = cfg.retrain_config()
             with timer("retrain"):
                 stats_r = retrain(model, filtered_retain_texts(concept), rcfg)
-            with timer("evaluate_retrained"):
-                retrained = evals.measure(model, ("validation", "test"))
+            retrained = run.measure("retrained")
             report["pruned_only"] = after
             report["after"] = retrained
             report["retrain"] = dataclasses.asdict(rcfg) | {"steps": stats_r.steps, "final_loss": stats_r.last_loss}
-            stages["retrained"] = retrained
-        prompts_after = greedy_complete(model, cfg.test_prompts, 20) if cfg.test_prompts else []
+            new_stages.append(("retrained", "retrained", retrained))
+        prompts_after = run.prompts()
         report["edit"] = {
             "method": ranking.method,
             "ablation": cfg.ablation,
@@ -188,46 +177,22 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
         report["model"] = {"name": model.name, "fingerprint_before": ranking.model.get("fingerprint")}
         report["test_prompts"] = [
             {"prompt": p, "before": b, "after": a}
-            for p, b, a in zip(cfg.test_prompts, prompts_before, prompts_after, strict=True)
+            for p, b, a in zip(cfg.test_prompts, run.prompts_before, prompts_after, strict=True)
         ]
         bakeable = all(e.kind != "sae_clamp" for e in model.edits)
         if bakeable:
-            with timer("export"):
-                (tmp / "model").mkdir()
-                card = model_card(cfg, model, edit, report)
-                report["edit"]["edit_effect_max_abs_logit_diff"] = edit_effect(model, parity_texts)
-                report["edit"]["export_parity_max_abs_diff"] = export_checkpoint(
-                    model, tmp / "model", parity_texts, card
-                )
-                report["edit"]["bridge_vs_hf_float_noise"] = float_noise  # the same comparison before any edit
-                write_json(tmp / "model" / "mechunlearn_edit.json", edit.to_dict() | {"concept": concept.name})
+            card = model_card(cfg, model, edit, report)
+            report["edit"] |= export_model(run, card, edit.to_dict())
+            run.in_force += [edit.to_dict()] if neurons else []
         else:
             log.info("the stack holds an SAE clamp, which has no exact weights: no model/ export")
             report["edit"]["export_parity_max_abs_diff"] = None
-            report["edit"]["bridge_vs_hf_float_noise"] = float_noise
-        details = {
-            "pruned": f"{k} neurons, {cfg.ablation} ablation, ranked by {ranking.method}",
-            "retrained": "retrained",
-        }
-        stage_list = add_stages(prior_stages, before, [(n, details[n], m) for n, m in stages.items() if n != "before"])
-        report["stages"] = stage_list
-        baked_now = [edit.to_dict()] if bakeable and edit.neurons else []
-        write_stack(
-            tmp,
-            base_ref,
-            prior_edits + [edit.to_dict()],
-            "model" if bakeable else None,
-            stage_list,
-            evals.known,
-            in_force=in_force + baked_now,
-        )
+            report["edit"]["bridge_vs_hf_float_noise"] = run.float_noise
         with timer("plots"):
-            write_html(ranking_figure(ranking, top=40, pruned=k), tmp / "ranking.html")
-            ranking.save(tmp / "ranking")
+            write_html(ranking_figure(ranking, top=40, pruned=k), run.tmp / "ranking.html")
+            ranking.save(run.tmp / "ranking")
             report["top_units"] = top_table(ranking, 20)
-        report["timing"] = timer.seconds | {"total": round(sum(timer.seconds.values()), 3)}
-        write_json(tmp / "report.json", report)
-        log.info("report: %s", report)
+        stage_list = finish(run, report, new_stages, [edit.to_dict()], "model" if bakeable else None)
     print_fn(stage_table(stage_list))
     e = report["edit"]
     print_fn(f"pruned {k} neurons ({cfg.ablation}, ranked by {ranking.method})")

@@ -90,7 +90,9 @@ def _accuracy(model, facts: list[Fact]) -> dict[str, float]:
 def relearn(cfg: RelearnConfig, *, print_fn=print) -> dict[str, Any]:
     stack = read_stack(cfg.run_dir)
     if not stack.get("known"):
-        raise MechUnlearnError(f"{cfg.run_dir}/edits.json records no known-fact subset; rerun the stage with this version")
+        raise MechUnlearnError(
+            f"{cfg.run_dir}/edits.json records no known-fact subset; rerun the stage with this version"
+        )
     concept_name = next((s.get("concept") for s in [read_json_safe(Path(cfg.run_dir) / "config.json")] if s), None)
     concept = load_concept(concept_name or "harry_potter")
     out = Path(cfg.out) if cfg.out else default_out("relearn", Path(cfg.run_dir).name)
@@ -108,7 +110,10 @@ def relearn(cfg: RelearnConfig, *, print_fn=print) -> dict[str, Any]:
         data = UnlearnData(model, [], train_facts, seed=cfg.seed)
         with timer("relearn"):
             result = train(
-                model, method, data, TrainConfig(steps=cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed),
+                model,
+                method,
+                data,
+                TrainConfig(steps=cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed),
                 model.trainable_parameters(),
             )
         with timer("evaluate_after"):
@@ -122,7 +127,12 @@ def relearn(cfg: RelearnConfig, *, print_fn=print) -> dict[str, Any]:
             "before_relearning": before,
             "after_relearning": after,
             "recovery": recovery,
-            "training": {"steps": result.steps, "tokens": result.tokens, "wall_s": result.wall_s, "curve": result.curve},
+            "training": {
+                "steps": result.steps,
+                "tokens": result.tokens,
+                "wall_s": result.wall_s,
+                "curve": result.curve,
+            },
             "timing": timer.seconds,
         }
         write_json(tmp / "report.json", report)

@@ -37,6 +37,8 @@ def load_start(cfg) -> Start:
             base, edits = model_reference(model), list(stack.get("live_edits") or [])
         else:
             base, edits = stack["base_model"], list(stack["edits"])
-        return Start(model, base, edits, list(stack.get("stages", [])), stack.get("known"), list(stack.get("in_force") or []))
+        return Start(
+            model, base, edits, list(stack.get("stages", [])), stack.get("known"), list(stack.get("in_force") or [])
+        )
     model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
     return Start(model, model_reference(model), [], [], None, [])

@@ -60,7 +60,11 @@ def forget_probe(concept):
     facts = []
     for name, fs in concept.fact_sets.items():
         keep = set((concept.known or {}).get(name, {}).get("forget", []))
-        facts += [f for i, f in enumerate(fs.forget) if fact_split(i) == "validation" and i in keep and "paraphrased" not in name]
+        facts += [
+            f
+            for i, f in enumerate(fs.forget)
+            if fact_split(i) == "validation" and i in keep and "paraphrased" not in name
+        ]
 
     def probe(model) -> dict[str, float]:
         if not facts:
@@ -73,8 +77,14 @@ def forget_probe(concept):
 
 def model_card(cfg: UnlearnConfig, model, report: dict) -> str:
     t = report["training"]
-    how = "LoRA adapters (merged)" if cfg.lora is not None else (
-        f"updates localised to {t['localisation']['units']} ranked units" if t.get("localisation") else "all weights"
+    how = (
+        "LoRA adapters (merged)"
+        if cfg.lora is not None
+        else (
+            f"updates localised to {t['localisation']['units']} ranked units"
+            if t.get("localisation")
+            else "all weights"
+        )
     )
     live = report["edit"]["live_edits"]
     return f"""---
@@ -163,7 +173,9 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
         peft_model = None
         if cfg.localize is not None or ranking_given is not None:
             with timer("rank"):
-                ranking, ranking_src = (ranking_given, cfg.localize_from) if ranking_given else _ranking_for(cfg, model, concept)
+                ranking, ranking_src = (
+                    (ranking_given, cfg.localize_from) if ranking_given else _ranking_for(cfg, model, concept)
+                )
             loc = intersect(localisation(model, ranking, cfg.localize or DEFAULT_LOCALIZE_K), method.trainable(model))
             loc.record["ranking"] = ranking_src
             params, masks = loc.params, loc.masks
@@ -181,7 +193,15 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
                 budget.calibrate(model)
         with timer("train"):
             result = train(
-                model, method, data, tcfg, params, masks=masks, budget=budget, lora=peft_model, probe=forget_probe(concept)
+                model,
+                method,
+                data,
+                tcfg,
+                params,
+                masks=masks,
+                budget=budget,
+                lora=peft_model,
+                probe=forget_probe(concept),
             )
         if peft_model is not None:
             merge_lora(model, peft_model)
@@ -219,11 +239,15 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
         (run.tmp / "model" / "README.md").write_text(model_card(cfg, model, report), encoding="utf-8")
         with timer("plots"):
             write_html(
-                training_figure(result.curve, f"{method.name} on {model.name}: concept '{concept.name}'", cfg.max_retain_drop),
+                training_figure(
+                    result.curve, f"{method.name} on {model.name}: concept '{concept.name}'", cfg.max_retain_drop
+                ),
                 run.tmp / "training.html",
             )
-        detail = f"{method.name}, {result.kept_step} steps" + (" (LoRA)" if lora_spec else "") + (
-            f", localised to {loc.record['units']} units" if loc else ""
+        detail = (
+            f"{method.name}, {result.kept_step} steps"
+            + (" (LoRA)" if lora_spec else "")
+            + (f", localised to {loc.record['units']} units" if loc else "")
         )
         live = report["edit"]["live_edits"]
         stages = finish(run, report, [("unlearned", detail, after)], [], "model", live)

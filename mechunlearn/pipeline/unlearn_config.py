@@ -66,8 +66,8 @@ class UnlearnConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from mechunlearn.unlearning.lora import LoraSpec
         from mechunlearn.unlearning.loop import TrainConfig
+        from mechunlearn.unlearning.lora import LoraSpec
 
         if self.from_dir is not None and self.model is not None:
             raise MechUnlearnError("give either --model or --from (whose model is used), not both")

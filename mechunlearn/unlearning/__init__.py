@@ -5,8 +5,18 @@
 """
 
 from mechunlearn.unlearning import methods  # noqa: F401  (registration)
-from mechunlearn.unlearning.base import METHODS, Batch, Method, Outputs, Step, TrainDefaults, get_method, make_method
-from mechunlearn.unlearning.base import method_defaults, register_method
+from mechunlearn.unlearning.base import (
+    METHODS,
+    Batch,
+    Method,
+    Outputs,
+    Step,
+    TrainDefaults,
+    get_method,
+    make_method,
+    method_defaults,
+    register_method,
+)
 
 __all__ = [
     "METHODS",

@@ -148,7 +148,9 @@ def make_method(name: str, options: dict[str, Any] | None = None) -> Method:
     unknown = sorted(set(options) - names)
     if unknown:
         owners = sorted(
-            m for m, c in METHODS.items() if m != name and set(unknown) & {f.name for f in dataclasses.fields(c.config_cls)}
+            m
+            for m, c in METHODS.items()
+            if m != name and set(unknown) & {f.name for f in dataclasses.fields(c.config_cls)}
         )
         hint = f" ({unknown[0]} is an option of {owners})" if owners else ""
         raise MechUnlearnError(
@@ -168,7 +170,6 @@ def make_method(name: str, options: dict[str, Any] | None = None) -> Method:
 def method_defaults(name: str) -> dict[str, Any]:
     """The documented defaults of method ``name``'s config."""
     return dataclasses.asdict(get_method(name).config_cls())
-
 
 
 def check_choice(name: str, value: Any, valid: tuple) -> None:

@@ -74,7 +74,9 @@ class UnlearnData:
     def __init__(self, model: HookedLM, forget: list, retain: list, *, max_len: int = 128, seed: int = 0) -> None:
         def encode(items):
             return [
-                fact_example(model, x.prompt, x.answer, max_len) if isinstance(x, Fact) else text_example(model, x, max_len)
+                fact_example(model, x.prompt, x.answer, max_len)
+                if isinstance(x, Fact)
+                else text_example(model, x, max_len)
                 for x in items
             ]
 

@@ -64,7 +64,9 @@ def feature_localisation(model: HookedLM, ranking: Ranking, k: int) -> Localisat
     hook = ranking.sae.get("hook", "")
     m = re.match(r"blocks\.(\d+)\.hook_resid_(pre|post)$", hook)
     if not m:
-        raise MechUnlearnError(f"localising to SAE features needs an SAE on the residual stream; this one reads '{hook}'")
+        raise MechUnlearnError(
+            f"localising to SAE features needs an SAE on the residual stream; this one reads '{hook}'"
+        )
     last = int(m.group(1)) - (1 if m.group(2) == "pre" else 0)
     if last < 0:
         raise MechUnlearnError(f"no MLP writes into '{hook}' (it is before the first block): nothing to localise to")
@@ -81,7 +83,14 @@ def feature_localisation(model: HookedLM, ranking: Ranking, k: int) -> Localisat
         qq = (q @ q.T).to(p.device)
         masks[id(p)] = _project(qq, model_axis)
         params.append(p)
-    record = {"kind": "sae_features", "units": len(feats), "hook": hook, "sae": ranking.sae.get("ref"), "span_rank": int(q.shape[1]), "layers": list(range(last + 1))}
+    record = {
+        "kind": "sae_features",
+        "units": len(feats),
+        "hook": hook,
+        "sae": ranking.sae.get("ref"),
+        "span_rank": int(q.shape[1]),
+        "layers": list(range(last + 1)),
+    }
     return Localisation(params, masks, record)
 
 

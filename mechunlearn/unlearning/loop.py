@@ -71,7 +71,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in MIXED_PRECISION:
-            raise MechUnlearnError(f"mixed_precision must be one of {list(MIXED_PRECISION)}, got '{self.mixed_precision}'")
+            raise MechUnlearnError(
+                f"mixed_precision must be one of {list(MIXED_PRECISION)}, got '{self.mixed_precision}'"
+            )
         if self.grad_accum < 1:
             raise MechUnlearnError(f"grad_accum must be at least 1, got {self.grad_accum}")
         if self.eval_every is not None and self.eval_every < 1:
@@ -98,7 +100,9 @@ def peak_memory(device: torch.device) -> tuple[float, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak RSS"
 
 
-def forward(model: HookedLM, module, batches: dict[str, Batch], hooks: list[str], stop: int | None) -> dict[str, Outputs]:
+def forward(
+    model: HookedLM, module, batches: dict[str, Batch], hooks: list[str], stop: int | None
+) -> dict[str, Outputs]:
     """One pass over every batch's rows (edits in force); each batch's logits and captured activations."""
     ids, mask, spans = stack_batches(model, list(batches.values()))
     store: dict[str, torch.Tensor] = {}
@@ -205,10 +209,14 @@ def train(
                 with acc.accumulate(module):
                     batches: dict[str, Batch] = {}
                     if method.uses_forget:
-                        batches["forget"] = data.batch("forget", data.next_indices("forget", cfg.batch_size)[rank::world])
+                        batches["forget"] = data.batch(
+                            "forget", data.next_indices("forget", cfg.batch_size)[rank::world]
+                        )
                         batches |= method.extra_batches(ctx, batches["forget"])
                     if method.uses_retain:
-                        batches["retain"] = data.batch("retain", data.next_indices("retain", cfg.batch_size)[rank::world])
+                        batches["retain"] = data.batch(
+                            "retain", data.next_indices("retain", cfg.batch_size)[rank::world]
+                        )
                     tokens += sum(b.tokens for b in batches.values()) * world
                     outs = forward(model, module, batches, hooks, stop)
                     extra = {k: v for k, v in outs.items() if k not in ("forget", "retain")}

@@ -61,7 +61,12 @@ def _inner_linears(model: HookedLM) -> dict[str, list[str]]:
     """Short module name -> full names of the HF linear layers the bridge wraps."""
     out: dict[str, list[str]] = {}
     for name, mod in model.hf_model.named_modules():
-        if name.endswith("._original_component") and hasattr(mod, "weight") and mod.weight is not None and mod.weight.dim() == 2:
+        if (
+            name.endswith("._original_component")
+            and hasattr(mod, "weight")
+            and mod.weight is not None
+            and mod.weight.dim() == 2
+        ):
             short = name.removesuffix("._original_component").rsplit(".", 1)[-1]
             out.setdefault(short, []).append(name)
     return out

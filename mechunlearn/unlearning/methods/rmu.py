@@ -63,7 +63,10 @@ class RMU(Method):
 
     def trainable(self, model):
         spec, top = arch_spec(model.model_type), self.layer(model)
-        return [spec.mlp_weights(model.hf_model, i).output.param for i in range(max(0, top - self.cfg.layers_updated + 1), top + 1)]
+        return [
+            spec.mlp_weights(model.hf_model, i).output.param
+            for i in range(max(0, top - self.cfg.layers_updated + 1), top + 1)
+        ]
 
     def setup(self, ctx):
         model, hook = ctx.model, self.hooks(ctx.model)[0]
