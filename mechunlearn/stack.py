@@ -81,7 +81,8 @@ def read_stack(folder: str | Path) -> dict[str, Any]:
         raise MechUnlearnError(f"--from folder does not exist: {folder}")
     if not is_stack(folder):
         raise MechUnlearnError(
-            f"{folder} is not a mechunlearn output (no {STACK_FILE}); give the folder a `prune`, `clamp` or `unlearn` run wrote"
+            f"{folder} is not a mechunlearn output (no {STACK_FILE}); "
+            "give the folder a `prune`, `clamp` or `unlearn` run wrote"
         )
     try:
         stack = json.loads((folder / STACK_FILE).read_text(encoding="utf-8"))

@@ -28,12 +28,28 @@ def build(cls, d: dict[str, Any], what: str):
     return cls(**d)
 
 
+class JsonConfig:
+    """``config.json`` round trip for a config dataclass: ``to_dict``, ``from_dict`` (unknown keys and
+    wrongly typed values are one error), ``from_file``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        return build(cls, d, "config key")
+
+    @classmethod
+    def from_file(cls, path: str | Path):
+        return cls.from_dict(read_config_file(path))
+
+
 DEFAULT_TOP_K = 256  # without a budget: best trade-off on the bundled model in bench/RESULTS.md
 DEFAULT_MAX_RETAIN_DROP = 0.03  # the retain budget (mechunlearn.budget), on by default
 
 
 @dataclass
-class PruneConfig:
+class PruneConfig(JsonConfig):
     """Everything a ``prune`` run needs; saved as ``config.json`` beside its outputs.
 
     Args:
@@ -110,9 +126,6 @@ class PruneConfig:
             raise MechUnlearnError(f"top-k {k} is larger than the model's {n_neurons} MLP neurons")
         return k
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PruneConfig:
         """Build from a dict (this format or the legacy NeuroX-tool format); unknown keys are an error."""
@@ -120,17 +133,13 @@ class PruneConfig:
             d = legacy_to_prune(d)
         return build(cls, d, "config key")
 
-    @classmethod
-    def from_file(cls, path: str | Path) -> PruneConfig:
-        return cls.from_dict(read_config_file(path))
-
 
 DEFAULT_CLAMP = {"top_k": 128, "mode": "negative", "value": 2.0}  # see bench/RESULTS.md (SAE clamping)
 DEFAULT_SAE_HOOK = "blocks.2.hook_resid_pre"  # where the shipped SAE of the bundled model reads
 
 
 @dataclass
-class ClampConfig:
+class ClampConfig(JsonConfig):
     """Everything a ``clamp`` run needs; saved as ``config.json`` beside its outputs.
 
     Args:
@@ -201,16 +210,6 @@ class ClampConfig:
 
         return build(DistillConfig, self.distill_options, "distill option")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ClampConfig:
-        return build(cls, d, "config key")
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> ClampConfig:
-        return cls.from_dict(read_config_file(path))
 
 
 def check_budget(value: float | None) -> None:

@@ -86,38 +86,36 @@ def filter_corpus(cfg: FilterConfig, *, print_fn=print) -> dict[str, Any]:
     return record
 
 
-def _txt(src: Path, dst: Path, mentions, field: str) -> tuple[int, int]:
-    kept = removed = 0
-    with open(src, encoding="utf-8") as f, open(dst, "w", encoding="utf-8") as g:
-        for line in f:
-            if not line.strip():
-                continue
-            if mentions(line):
-                removed += 1
-            else:
-                kept += 1
-                g.write(line if line.endswith("\n") else line + "\n")
-    return kept, removed
-
-
-def _jsonl(src: Path, dst: Path, mentions, field: str) -> tuple[int, int]:
+def _lines(src: Path, dst: Path, mentions, text_of) -> tuple[int, int]:
+    """Copy the non-empty lines of ``src`` whose document (``text_of(line, lineno)``) does not mention the concept."""
     kept = removed = 0
     with open(src, encoding="utf-8") as f, open(dst, "w", encoding="utf-8") as g:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
                 continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise MechUnlearnError(f"{src}:{lineno}: malformed JSON ({e.msg})") from None
-            if not isinstance(rec, dict) or not isinstance(rec.get(field), str):
-                raise MechUnlearnError(f"{src}:{lineno}: no string field '{field}' (choose it with --field)")
-            if mentions(rec[field]):
+            if mentions(text_of(line, lineno)):
                 removed += 1
             else:
                 kept += 1
                 g.write(line if line.endswith("\n") else line + "\n")
     return kept, removed
+
+
+def _txt(src: Path, dst: Path, mentions, field: str) -> tuple[int, int]:
+    return _lines(src, dst, mentions, lambda line, lineno: line)
+
+
+def _jsonl(src: Path, dst: Path, mentions, field: str) -> tuple[int, int]:
+    def text_of(line: str, lineno: int) -> str:
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise MechUnlearnError(f"{src}:{lineno}: malformed JSON ({e.msg})") from None
+        if not isinstance(rec, dict) or not isinstance(rec.get(field), str):
+            raise MechUnlearnError(f"{src}:{lineno}: no string field '{field}' (choose it with --field)")
+        return rec[field]
+
+    return _lines(src, dst, mentions, text_of)
 
 
 def _datasets(src: Path, dst: Path, mentions, field: str) -> tuple[int, int]:
