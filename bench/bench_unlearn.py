@@ -32,7 +32,7 @@ ALL = [
     "random_matching",
     "sft",
 ]
-REAL = ["npo", "simnpo", "ga_kl", "rmu", "yao"]
+REAL = ["simnpo", "npo", "ga_kl", "rmu", "yao"]
 GEMMA_RANKING = "probes/gemma-3-270m/harry_potter/attribution"
 
 

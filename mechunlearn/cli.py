@@ -215,6 +215,9 @@ def unlearn_cmd(
     no_budget: bool = typer.Option(False, "--no-budget", help="Train all steps without budget checks."),
     forget_data: list[Path] = typer.Option([], "--forget-data", help="txt/jsonl replacing the forget data."),
     retain_data: list[Path] = typer.Option([], "--retain-data", help="txt/jsonl replacing the retain data."),
+    forget_kind: str | None = typer.Option(
+        None, "--forget-kind", help="Default forget data: all | facts | passages. [default: facts]"
+    ),
     out: Path | None = typer.Option(None, help="New output folder. [default: runs/unlearn-<concept>-<time>]"),
     config: Path | None = typer.Option(None, help="JSON config (an unlearn run's config.json)."),
     device: str | None = typer.Option(None, help="cpu | cuda | ... [default: cuda if available]"),
@@ -245,6 +248,7 @@ def unlearn_cmd(
         "localize_from": str(localize_from) if localize_from else None,
         "forget_data": [str(p) for p in forget_data] or None,
         "retain_data": [str(p) for p in retain_data] or None,
+        "forget_kind": forget_kind,
         "out": str(out) if out else None,
         "device": device,
         "dtype": dtype,

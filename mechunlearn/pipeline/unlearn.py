@@ -163,7 +163,7 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
         run.in_force += [e.to_dict() for e in model.edits[len(run.in_force) :] if e.kind != "sae_clamp"]
         data = UnlearnData(
             model,
-            forget_items or default_items(concept, "forget"),
+            forget_items or default_items(concept, "forget", cfg.forget_kind),
             retain_items or default_items(concept, "retain"),
             max_len=cfg.max_len,
             seed=cfg.seed,

@@ -8,7 +8,7 @@ from typing import Any
 from mechunlearn.errors import MechUnlearnError
 from mechunlearn.pipeline.config import DEFAULT_MAX_RETAIN_DROP, JsonConfig, check_budget
 
-DEFAULT_METHOD = "npo"  # chosen from bench/RESULTS.md (gradient unlearning on gemma-3-270m)
+DEFAULT_METHOD = "simnpo"  # chosen on the validation split of gemma-3-270m (bench/RESULTS.md, gradient unlearning)
 DEFAULT_LOCALIZE_K = 64
 
 
@@ -36,6 +36,8 @@ class UnlearnConfig(JsonConfig):
         localize_method: the neuron ranking computed for ``localize`` without ``localize_from``.
         max_retain_drop: retain budget checked during training (``None``: off).
         forget_data / retain_data: txt or jsonl files replacing a side's default data.
+        forget_kind: the default forget data: ``facts`` (the known train-split forget facts, trained
+            on their answer tokens), ``passages`` (the forget corpus) or ``all``.
         max_len: tokens per training example.
         test_prompts: prompts whose greedy continuations are recorded before and after.
         out, device, dtype, seed: as for ``prune``.
@@ -62,6 +64,7 @@ class UnlearnConfig(JsonConfig):
     max_retain_drop: float | None = DEFAULT_MAX_RETAIN_DROP
     forget_data: list[str] = field(default_factory=list)
     retain_data: list[str] = field(default_factory=list)
+    forget_kind: str = "facts"
     max_len: int = 128
     test_prompts: list[str] = field(default_factory=list)
     out: str | None = None
@@ -88,6 +91,10 @@ class UnlearnConfig(JsonConfig):
         if self.max_len < 2:
             raise MechUnlearnError(f"max_len must be at least 2 tokens, got {self.max_len}")
         check_budget(self.max_retain_drop)
+        from mechunlearn.unlearning.base import check_choice
+        from mechunlearn.unlearning.data import DATA_KINDS
+
+        check_choice("forget_kind", self.forget_kind, DATA_KINDS)
         self.make_method()  # unknown method / option, lr <= 0, steps < 1: one error now
         if self.lora is not None:
             LoraSpec.parse(self.lora)

@@ -60,12 +60,16 @@ def read_data_file(path: str | Path) -> list[str | Fact]:
     raise MechUnlearnError(f"data file {p}: unsupported type '{p.suffix}'; valid: .txt (one document per line), .jsonl")
 
 
-def default_items(concept: Concept, side: str) -> list[str | Fact]:
-    """A side's default training data: its corpus' training passages and known train-split facts."""
+DATA_KINDS = ("all", "facts", "passages")
+
+
+def default_items(concept: Concept, side: str, kind: str = "all") -> list[str | Fact]:
+    """A side's default training data: its corpus' training passages and/or known train-split facts."""
     passages = (concept.forget_split() if side == "forget" else concept.retain_split())[0]
     if side == "retain":
         passages = [t for t in passages if not concept.mentions(t)]
-    return list(passages) + list(concept.training_facts(side, concept.known))
+    facts = list(concept.training_facts(side, concept.known))
+    return {"all": list(passages) + facts, "facts": facts, "passages": list(passages)}[kind]
 
 
 class UnlearnData:
