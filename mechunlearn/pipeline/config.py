@@ -98,8 +98,7 @@ class PruneConfig(JsonConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.from_dir is not None and self.model is not None:
-            raise MechUnlearnError("give either --model or --from (whose model is used), not both")
+        check_start(self)
         if self.top_k is not None and self.ratio is not None:
             raise MechUnlearnError("give either top_k or ratio, not both")
         if self.ratio is not None and not 0 < self.ratio < 1:
@@ -193,8 +192,7 @@ class ClampConfig(JsonConfig):
             raise MechUnlearnError("give either top_k or features, not both")
         if self.top_k is not None and self.top_k < 1:
             raise MechUnlearnError(f"top_k must be a positive number of features, got {self.top_k}")
-        if self.from_dir is not None and self.model is not None:
-            raise MechUnlearnError("give either --model or --from (whose model is used), not both")
+        check_start(self)
         SAEClamp("-", [], self.mode, 1.0, self.value_kind)  # validates mode and value kind
         check_budget(self.max_retain_drop)
         self.distill_config()
@@ -210,6 +208,12 @@ class ClampConfig(JsonConfig):
 
         return build(DistillConfig, self.distill_options, "distill option")
 
+
+
+def check_start(cfg) -> None:
+    """A stage starts from ``--model`` or from ``--from`` (whose model it uses), not both."""
+    if cfg.from_dir is not None and cfg.model is not None:
+        raise MechUnlearnError("give either --model or --from (whose model is used), not both")
 
 
 def check_budget(value: float | None) -> None:

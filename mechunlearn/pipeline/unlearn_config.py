@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mechunlearn.errors import MechUnlearnError
-from mechunlearn.pipeline.config import DEFAULT_MAX_RETAIN_DROP, JsonConfig, check_budget
+from mechunlearn.pipeline.config import DEFAULT_MAX_RETAIN_DROP, JsonConfig, check_budget, check_start
 
 DEFAULT_METHOD = "simnpo"  # chosen on the validation split of gemma-3-270m (bench/RESULTS.md, gradient unlearning)
 DEFAULT_LOCALIZE_K = 64
@@ -76,8 +76,7 @@ class UnlearnConfig(JsonConfig):
         from mechunlearn.unlearning.loop import TrainConfig
         from mechunlearn.unlearning.lora import LoraSpec
 
-        if self.from_dir is not None and self.model is not None:
-            raise MechUnlearnError("give either --model or --from (whose model is used), not both")
+        check_start(self)
         if self.steps is not None and self.epochs is not None:
             raise MechUnlearnError("give either --steps or --epochs, not both")
         if self.epochs is not None and self.epochs <= 0:

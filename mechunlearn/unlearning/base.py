@@ -176,3 +176,24 @@ def check_choice(name: str, value: Any, valid: tuple) -> None:
     """A config value that must be one of ``valid``: one error naming it and the valid ones."""
     if value not in valid:
         raise MechUnlearnError(f"{name} must be one of {list(valid)}, got {value!r}")
+
+
+RETAIN_LOSSES = ("nll", "kl")
+
+
+@dataclass
+class RetainTermDefaults(TrainDefaults):
+    """Defaults of methods with open-unlearning's retain term: ``alpha * (NLL_retain | KL(frozen || current))``."""
+
+    alpha: float = 1.0
+    retain_loss: str = "nll"
+
+    def __post_init__(self) -> None:
+        check_choice("retain_loss", self.retain_loss, RETAIN_LOSSES)
+
+
+class RetainTermMethod(Method):
+    """A method whose retain term is ``retain_loss`` (the frozen reference only for ``kl``)."""
+
+    def uses_reference(self) -> bool:
+        return self.cfg.retain_loss == "kl"

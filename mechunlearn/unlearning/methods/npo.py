@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from mechunlearn.unlearning.base import Method, TrainDefaults, check_choice, register_method
+from mechunlearn.unlearning.base import RetainTermDefaults, RetainTermMethod, register_method
 from mechunlearn.unlearning.losses import retain_term, sequence_nll
 
 
 @dataclass
-class NPOConfig(TrainDefaults):
+class NPOConfig(RetainTermDefaults):
     """Args:
     beta: inverse temperature of the preference loss.
     gamma: weight of the forget term.
@@ -28,18 +28,10 @@ class NPOConfig(TrainDefaults):
 
     beta: float = 0.1
     gamma: float = 1.0
-    alpha: float = 1.0
-    retain_loss: str = "nll"
-
-    def __post_init__(self):
-        check_choice("retain_loss", self.retain_loss, ("nll", "kl"))
 
 
 @register_method("npo", NPOConfig)
-class NPO(Method):
-    def uses_reference(self):
-        return self.cfg.retain_loss == "kl"
-
+class NPO(RetainTermMethod):
     def setup(self, ctx):
         self.ref_nll = ctx.forget_reference_nll()  # one value per forget example, on the unchanged model
 

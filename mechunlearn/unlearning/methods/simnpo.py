@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from mechunlearn.unlearning.base import Method, TrainDefaults, check_choice, register_method
+from mechunlearn.unlearning.base import RetainTermDefaults, RetainTermMethod, register_method
 from mechunlearn.unlearning.losses import retain_term, sequence_nll
 
 
 @dataclass
-class SimNPOConfig(TrainDefaults):
+class SimNPOConfig(RetainTermDefaults):
     """Args:
     beta: inverse temperature.
     gamma: weight of the forget term.
@@ -28,18 +28,10 @@ class SimNPOConfig(TrainDefaults):
     beta: float = 4.5
     gamma: float = 0.125
     delta: float = 0.0
-    alpha: float = 1.0
-    retain_loss: str = "nll"
-
-    def __post_init__(self):
-        check_choice("retain_loss", self.retain_loss, ("nll", "kl"))
 
 
 @register_method("simnpo", SimNPOConfig)
-class SimNPO(Method):
-    def uses_reference(self):
-        return self.cfg.retain_loss == "kl"
-
+class SimNPO(RetainTermMethod):
     def loss(self, step):
         c = self.cfg
         f = -(2 / c.beta) * F.logsigmoid(c.beta * (sequence_nll(step.forget, mean=True) - c.delta)).mean()
