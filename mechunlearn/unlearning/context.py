@@ -84,11 +84,11 @@ class Context:
 
     @torch.no_grad()
     def mean_forget_norm(self, hook: str) -> float:
-        """Mean L2 norm of the activation at ``hook`` over the forget examples' real tokens (now)."""
+        """Mean L2 norm of the activation at ``hook`` over the forget examples' text tokens (now; no BOS)."""
         total, count = 0.0, 0
         for b in self._forget_batches():
             store: dict[str, torch.Tensor] = {}
             self.model.run_hooks(b.input_ids, b.attention_mask, capture([hook], store))
-            norms = store[hook].float().norm(dim=-1)[b.attention_mask.bool()]
+            norms = store[hook].float().norm(dim=-1)[b.content.bool()]
             total, count = total + float(norms.sum()), count + norms.numel()
         return total / max(1, count)

@@ -7,7 +7,7 @@ r(x) (here drawn from a generator seeded by ``seed`` and the id, so no vocabular
 table is stored); the residual stream of every block at each forget position is pulled
 onto (the line of) its token's vector, destroying what it carried. Analysis360 averages
 over the embedding output and every block's output; here over every block's output
-(``blocks.l.hook_resid_post``), real (non-padding) positions only.
+(``blocks.l.hook_resid_post``), real text positions only (no padding, no BOS).
 """
 
 from dataclasses import dataclass
@@ -44,7 +44,7 @@ class RandomMatching(Method):
         b = step.forget.batch
         acts = [step.forget.acts[h] for h in self.hooks(step.ctx.model)]
         r = self.vectors(b.input_ids.cpu(), acts[0].shape[-1]).to(acts[0].device)
-        m = b.attention_mask.to(torch.float32)
+        m = b.content.to(torch.float32)
         per_layer = [((1 - F.cosine_similarity(a.float(), r, dim=-1).abs()) * m).sum() / m.sum() for a in acts]
         f = torch.stack(per_layer).mean()
         rt = nll(step.retain)
