@@ -283,6 +283,7 @@ def relearn_cmd(
     lr: float = typer.Option(2e-5, help="AdamW learning rate."),
     batch_size: int = typer.Option(8, "--batch-size"),
     split: str = typer.Option("half", help="half | train-test"),
+    train_embeddings: bool = typer.Option(False, "--train-embeddings", help="Also train the token embeddings."),
     out: Path | None = typer.Option(None, help="New output folder. [default: runs/relearn-<run>-<time>]"),
     device: str | None = typer.Option(None),
     dtype: str = typer.Option("float32", help="float32 | bfloat16 | float16"),
@@ -291,10 +292,19 @@ def relearn_cmd(
     """Relearning attack (Deeb & Roger 2024): fine-tune on half the known forget facts, measure the other half."""
     from mechunlearn.pipeline.relearn import RelearnConfig, relearn
 
-    relearn(
-        RelearnConfig(str(run_dir), steps, lr, batch_size, split, str(out) if out else None, device, dtype, seed),
-        print_fn=say,
+    cfg = RelearnConfig(
+        str(run_dir),
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        split=split,
+        train_embeddings=train_embeddings,
+        out=str(out) if out else None,
+        device=device,
+        dtype=dtype,
+        seed=seed,
     )
+    relearn(cfg, print_fn=say)
 
 
 LORA_DEFAULT = "default"
@@ -395,7 +405,9 @@ def cache_cmd(
 def evaluate_cmd(
     concept: str = typer.Option("harry_potter", help="Concept name or folder."),
     model: str | None = typer.Option(
-        None, help="Checkpoint folder, .gguf file, real model name or hub id. [default: the bundled model]"
+        None,
+        help="Checkpoint folder, .gguf file, real model name, hub id, or an output folder (its edits re-applied). "
+        "[default: the bundled model]",
     ),
     device: str | None = typer.Option(None),
     dtype: str = typer.Option("float32", help="float32 | bfloat16 | float16"),
@@ -405,12 +417,12 @@ def evaluate_cmd(
     import time
 
     from mechunlearn.concepts import load_concept
-    from mechunlearn.models import load_model
     from mechunlearn.report import EvalSets, format_table, headline_keys, known_counts
+    from mechunlearn.stack import load_model_or_run
 
     c = load_concept(concept)
     _ = c.fact_sets  # a malformed fact file fails before the model loads
-    m = load_model(model, device=device, dtype=dtype)
+    m = load_model_or_run(model, device=device, dtype=dtype)
     t = time.perf_counter()
     ev = EvalSets(c)
     metrics = ev.measure(m, ("validation", "test"), record_known=True)

@@ -22,6 +22,7 @@ from typing import Any
 from mechunlearn.errors import MechUnlearnError
 from mechunlearn.io import write_json
 from mechunlearn.models.hooked import HookedLM
+from mechunlearn.models.loading import load_model
 from mechunlearn.paths import BUNDLED_MODEL_NAME, home
 
 STACK_FILE = "edits.json"
@@ -97,7 +98,6 @@ def read_stack(folder: str | Path) -> dict[str, Any]:
 def load_stack(folder: str | Path, *, device=None, dtype="float32") -> tuple[HookedLM, dict[str, Any]]:
     """The model an output folder describes, edits in force; and its stack record."""
     from mechunlearn.edits import edit_from_dict
-    from mechunlearn.models.loading import load_model
 
     folder = Path(folder)
     stack = read_stack(folder)
@@ -115,3 +115,16 @@ def load_stack(folder: str | Path, *, device=None, dtype="float32") -> tuple[Hoo
         for e in model.edits:
             e.hooks(model)  # validates (SAE found and fits, indices in range) before any work
     return model, stack
+
+
+def load_run(folder: str | Path, *, device=None, dtype="float32") -> HookedLM:
+    """The model a ``prune`` / ``clamp`` / ``unlearn`` output folder describes, its edits in force."""
+    return load_stack(folder, device=device, dtype=dtype)[0]
+
+
+def load_model_or_run(name_or_path: str | Path | None, *, device=None, dtype="float32") -> HookedLM:
+    """A model (checkpoint folder, .gguf, named real model, hub id, ``None`` for the bundled one) or an
+    output folder with its edits re-applied: what ``--model`` accepts on the commands that read a model."""
+    if name_or_path is not None and is_stack(name_or_path):
+        return load_run(name_or_path, device=device, dtype=dtype)
+    return load_model(name_or_path, device=device, dtype=dtype)

@@ -141,3 +141,22 @@ def planted_concept_dir(tmp_path_factory) -> Path:
     (d / "facts_forget.jsonl").write_text("".join(json.dumps(r) + "\n" for r in forget))
     (d / "facts_retain.jsonl").write_text("".join(json.dumps(r) + "\n" for r in retain))
     return d
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """Keep rankings of tiny test models out of the repository's probes/ folder."""
+    import mechunlearn.ranking.sae_store as fs
+    import mechunlearn.ranking.store as s
+
+    monkeypatch.setattr(s, "probes_dir", lambda: tmp_path / "probes")
+    monkeypatch.setattr(fs, "probes_dir", lambda: tmp_path / "probes")
+    return tmp_path / "probes"
+
+
+@pytest.fixture
+def sae_dir(tmp_path, tiny_gpt2_dir):
+    """A random SAE for the tiny GPT-2 at blocks.1.hook_resid_pre."""
+    from tests.test_saes import write_sae
+
+    return write_sae(tmp_path / "sae", 32, "blocks.1.hook_resid_pre")

@@ -7,27 +7,13 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from mechunlearn.edits import SAEClamp
+from mechunlearn.errors import MechUnlearnError
 from mechunlearn.models import load_model
+from mechunlearn.stack import load_run
 from tests.test_cli import run_cli
 from tests.test_saes import write_sae
 
 PRUNE_KEYS = {"before", "after", "edit", "model", "test_prompts", "stages", "top_units", "timing"}
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    """Keep rankings of tiny test models out of the repository's probes/ folder."""
-    import mechunlearn.ranking.sae_store as fs
-    import mechunlearn.ranking.store as s
-
-    monkeypatch.setattr(s, "probes_dir", lambda: tmp_path / "probes")
-    monkeypatch.setattr(fs, "probes_dir", lambda: tmp_path / "probes")
-    return tmp_path / "probes"
-
-
-@pytest.fixture
-def sae_dir(tmp_path, tiny_gpt2_dir):
-    return write_sae(tmp_path / "sae", 32, "blocks.1.hook_resid_pre")
 
 
 def clamp_args(model, concept, sae, out, *extra, top_k="4"):
@@ -52,8 +38,10 @@ def test_clamp_writes_prune_layout_and_reapplies_on_load(
     assert report["edit"]["n_clamped"] == 4 and report["edit"]["mode"] == "negative"
     assert [s["name"] for s in report["stages"]] == ["before", "clamped"]
     # the folder loads as the clamped model
-    again = load_model(out, device="cpu")
+    again = load_run(out, device="cpu")
     assert [e.kind for e in again.edits] == ["sae_clamp"]
+    with pytest.raises(MechUnlearnError, match="output folder.*load_run"):
+        load_model(out, device="cpu")  # the plain model loader does not reach into output folders
     plain = load_model(tiny_gpt2_dir, device="cpu")
     plain.edits = [SAEClamp(str(sae_dir), report["edit"]["features"], "negative", report["edit"]["value"])]
     ids, mask = plain.pad([plain.encode("Everyone cheered at Hogwarts")])
@@ -116,7 +104,7 @@ def test_prune_then_clamp_stack(monkeypatch, capsys, tiny_gpt2_dir, planted_conc
     assert [s["name"] for s in json.loads((tmp_path / "third" / "report.json").read_text())["stages"]] == [
         "before", "pruned", "clamped", "pruned",
     ]  # fmt: skip
-    assert [e.kind for e in load_model(tmp_path / "third", device="cpu").edits] == ["sae_clamp", "neuron_ablation"]
+    assert [e.kind for e in load_run(tmp_path / "third", device="cpu").edits] == ["sae_clamp", "neuron_ablation"]
 
 
 @pytest.mark.parametrize(

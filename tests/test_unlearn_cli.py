@@ -8,7 +8,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from mechunlearn.models import load_model
-from tests.test_clamp_cli import sae_dir, store  # noqa: F401  (fixtures)
+from mechunlearn.stack import load_run
 from tests.test_cli import run_cli
 
 FAST = ["--steps", "4", "--lr", "3e-3", "--batch-size", "2"]
@@ -64,7 +64,7 @@ def test_prune_then_unlearn_keeps_pruned_neurons_zero_and_bakes_them(
     tiny_gpt2_dir,
     planted_concept_dir,
     tmp_path,
-    store,  # noqa: F811
+    store,
 ):
     pruned = tmp_path / "pruned"
     code, _, err = run_cli(monkeypatch, capsys, "prune", "--model", tiny_gpt2_dir, "--concept", planted_concept_dir,
@@ -82,8 +82,8 @@ def test_prune_then_unlearn_keeps_pruned_neurons_zero_and_bakes_them(
     for layer, idx in neurons:  # still exactly zero after training: the ablation was in force and is baked
         assert torch.all(plain.transformer.h[layer].mlp.c_proj.weight[idx] == 0)
     # ... and unlearn -> prune continues the stack
-    code, _, err = run_cli(monkeypatch, capsys, "prune", "--from", out, "--concept", planted_concept_dir,
-                           "--method", "probeless", "--top-k", "3", "--no-budget", "--out", tmp_path / "third")  # fmt: skip
+    args = ["--method", "probeless", "--top-k", "3", "--no-budget", "--out", tmp_path / "third"]
+    code, _, err = run_cli(monkeypatch, capsys, "prune", "--from", out, "--concept", planted_concept_dir, *args)
     assert code == 0, err
     names = [s["name"] for s in json.loads((tmp_path / "third" / "report.json").read_text())["stages"]]
     assert names == ["before", "pruned", "unlearned", "pruned"]
@@ -96,7 +96,7 @@ def test_clamp_then_unlearn_trains_under_the_clamp_and_keeps_it_live(
     planted_concept_dir,
     sae_dir,
     tmp_path,
-    store,  # noqa: F811
+    store,
 ):
     clamped = tmp_path / "clamped"
     code, _, err = run_cli(monkeypatch, capsys, "clamp", "--model", tiny_gpt2_dir, "--concept", planted_concept_dir,
@@ -112,7 +112,7 @@ def test_clamp_then_unlearn_trains_under_the_clamp_and_keeps_it_live(
     assert "re-applied" in stdout
     report = json.loads((out / "report.json").read_text())
     assert report["edit"]["export_parity_max_abs_diff"] <= 1e-4  # trained weights + the clamp, reloaded
-    reloaded = load_model(out, device="cpu")
+    reloaded = load_run(out, device="cpu")
     assert [e.kind for e in reloaded.edits] == ["sae_clamp"]
     # the clamp was in force while training: the reloaded stack reproduces the run's 'after' figures
     from mechunlearn.concepts import load_concept
@@ -123,16 +123,16 @@ def test_clamp_then_unlearn_trains_under_the_clamp_and_keeps_it_live(
     again = ev.measure(reloaded, ("validation", "test"))
     assert again["retain_ppl"] == pytest.approx(report["after"]["retain_ppl"], rel=1e-4)
     # ... and clamp -> unlearn -> clamp stacks again on top
-    code, _, err = run_cli(monkeypatch, capsys, "clamp", "--from", out, "--concept", planted_concept_dir, "--sae", sae_dir,
-                           "--top-k", "2", "--no-budget", "--out", tmp_path / "third")  # fmt: skip
+    args = ["--sae", sae_dir, "--top-k", "2", "--no-budget", "--out", tmp_path / "third"]
+    code, _, err = run_cli(monkeypatch, capsys, "clamp", "--from", out, "--concept", planted_concept_dir, *args)
     assert code == 0, err
-    assert [e.kind for e in load_model(tmp_path / "third", device="cpu").edits] == ["sae_clamp", "sae_clamp"]
+    assert [e.kind for e in load_run(tmp_path / "third", device="cpu").edits] == ["sae_clamp", "sae_clamp"]
 
 
 @pytest.mark.parametrize("extra", [["--lora", "r=4,alpha=8"], ["--localize", "6", "--localize-method", "probeless"]])
 def test_lora_and_localised_runs_report_what_moved(
     monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path, store, extra
-):  # noqa: F811
+):
     out = tmp_path / "u"
     args = unlearn_args(planted_concept_dir, out, "--model", tiny_gpt2_dir, "--method", "npo", *extra)
     if "--localize-method" in extra:  # a config key, not a CLI flag: through the config file

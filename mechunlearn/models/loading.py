@@ -131,8 +131,8 @@ def load_model(
     """Load a causal LM and wrap it as a hooked model.
 
     Args:
-        name_or_path: local checkpoint folder, hub id, ``None``/``"bundled"``, or a ``prune``/``clamp``
-            output folder (its edits are re-applied; see :mod:`mechunlearn.stack`).
+        name_or_path: local checkpoint folder, .gguf file, named real model, hub id or ``None``/``"bundled"``.
+            An output folder of ``prune``/``clamp``/``unlearn`` is loaded by :func:`mechunlearn.stack.load_run`.
         device: ``"cpu"``, ``"cuda"``, ...; defaults to CUDA when available. Exclusive with
             ``device_map``.
         dtype: parameter dtype (``torch.float32`` default; ``"bfloat16"`` for large models).
@@ -146,12 +146,10 @@ def load_model(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if name_or_path is not None and (Path(name_or_path) / "edits.json").is_file():
-        # a mechunlearn output folder: its plain checkpoint, or its base model with the edits re-applied
-        from mechunlearn.stack import load_stack
-
-        if device_map is not None:
-            raise MechUnlearnError("device_map is not supported when loading a mechunlearn output folder")
-        return load_stack(name_or_path, device=device, dtype=dtype)[0]
+        raise MechUnlearnError(
+            f"{name_or_path} is a mechunlearn output folder, not a checkpoint: load it with "
+            "mechunlearn.stack.load_run (its edits re-applied), or load its model/ folder"
+        )
     if isinstance(dtype, str):
         try:
             dtype = getattr(torch, dtype)

@@ -8,9 +8,10 @@ from mechunlearn.caching import NeuronStats, ShardWriter, run_and_cache
 from mechunlearn.concepts import load_concept
 from mechunlearn.errors import MechUnlearnError
 from mechunlearn.io import ensure_new_dir
-from mechunlearn.models import HookedLM, load_model
+from mechunlearn.models import HookedLM
 from mechunlearn.ranking.data import probing_items
 from mechunlearn.runs import default_out, run_folder
+from mechunlearn.stack import load_model_or_run
 
 
 def expand_hooks(model: HookedLM, hooks: list[str]) -> list[str]:
@@ -40,7 +41,7 @@ def cache_job(
     out = Path(out) if out else default_out("cache", Path(concept).name)
     ensure_new_dir(out)
     c = load_concept(concept)
-    m = load_model(model, device=device)
+    m = load_model_or_run(model, device=device)
     names = expand_hooks(m, hooks)
     items = probing_items(m, c)
     cfg = {"concept": concept, "model": model, "hooks": names, "to_disk": to_disk, "batch_size": batch_size}

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from mechunlearn.concepts import load_concept
 from mechunlearn.io import ensure_new_dir, write_json
-from mechunlearn.models import load_model
 from mechunlearn.plots import ranking_figure, top_table, write_html
 from mechunlearn.ranking import Ranking, rank
 from mechunlearn.ranking.store import make_config
 from mechunlearn.runs import default_out, run_folder
+from mechunlearn.stack import load_model_or_run
 
 
 def rank_job(
@@ -27,7 +27,7 @@ def rank_job(
     out = Path(out) if out else default_out("rank", Path(concept).name)
     ensure_new_dir(out)
     c = load_concept(concept)
-    m = load_model(model, device=device)
+    m = load_model_or_run(model, device=device)
     cfg = {"concept": concept, "model": model, "method": method, "options": options, "device": device}
     with run_folder(out, cfg) as tmp:
         r, folder = rank(m, c, method, options)
