@@ -230,3 +230,37 @@ def test_budget_stops_training_and_keeps_the_last_state_within_it(tiny_gpt2_dir,
     assert "budget crossed" in result.stopped and result.kept_step < result.steps
     assert budget.loss(model)["retain_loss"] <= 0.02  # the weights are the kept step's
     assert [c["within_budget"] for c in result.budget_checks][-1] is False
+
+
+def test_separate_passes_give_what_one_stacked_pass_gives(tiny_model_dir):
+    """One process runs each batch at its own width; under DDP they share one pass. Same outputs."""
+    model = load_model(tiny_model_dir, device="cpu")
+    data = _data(model)
+    batches = {"forget": data.batch("forget", [0, 1]), "retain": data.batch("retain", [0, 1, 2])}
+    hooks = [model.resid_hook(0)]
+    with torch.no_grad():
+        apart = forward(model, model.bridge, batches, hooks, None)
+        stacked = forward(model, model.bridge, batches, hooks, None, one_pass=True)
+    for name, b in batches.items():
+        real = b.attention_mask.bool()
+        assert (apart[name].logits[real] - stacked[name].logits[real]).abs().max() < 1e-4
+        assert (apart[name].acts[hooks[0]][real] - stacked[name].acts[hooks[0]][real]).abs().max() < 1e-4
+
+
+def test_activation_losses_skip_the_bos_position():
+    model = load_model(device="cpu")  # the bundled tokenizer adds a BOS, as Llama's and Gemma's do
+    assert model.special_prefix()
+    b = _data(model).batch("forget", [0, 1])
+    assert torch.all(b.content[:, 0] == 0)
+    assert torch.equal(b.content[:, 1:], b.attention_mask[:, 1:])
+
+
+def test_rmu_trains_the_mlp_output_norm_where_the_architecture_has_one(tiny_model_dir):
+    model = load_model(tiny_model_dir, device="cpu")
+    method = make_method("rmu", {"layer": 1, "layers_updated": 2})
+    names = {id(p): n for n, p in model.hf_model.named_parameters()}
+    trained = sorted(names[id(p)] for p in method.trainable(model))
+    has_norm = model.model_type == "gemma3_text"
+    assert any("post_feedforward_layernorm" in n for n in trained) == has_norm, trained
+    without = make_method("rmu", {"layer": 1, "layers_updated": 2, "train_output_norm": False})
+    assert not any("norm" in names[id(p)] for p in without.trainable(model))

@@ -103,17 +103,24 @@ class HookedLM:
             raise RuntimeError(f"could not map bridge weights back to HF names: missing {sorted(missing)[:5]}")
         return {k: out[k] for k in self._hf_keys}
 
-    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+    def trainable_parameters(self, *, embeddings: bool = True) -> list[torch.nn.Parameter]:
         """Parameters to optimise when training through the bridge.
 
         The bridge computes with its own views of the HF weights (e.g. q/k/v split out of a
         fused QKV matrix), so gradients land on those views; updating them in place updates
         the HF weights they share storage with. Parameters the bridge adds with no HF
         counterpart (e.g. a zero unembedding bias) are left frozen, so training never
-        produces weights a plain HF checkpoint could not hold.
+        produces weights a plain HF checkpoint could not hold. ``embeddings=False`` leaves out
+        the token embedding and (tied or not) unembedding matrices.
         """
         backed = {t.untyped_storage().data_ptr() for t in self.hf_state_dict().values()}
-        return [p for p in self.bridge.parameters() if p.untyped_storage().data_ptr() in backed]
+        params = [p for p in self.bridge.parameters() if p.untyped_storage().data_ptr() in backed]
+        if embeddings:
+            return params
+        skip = {self.hf_model.get_input_embeddings().weight.data_ptr()}
+        if self.hf_model.get_output_embeddings() is not None:
+            skip.add(self.hf_model.get_output_embeddings().weight.data_ptr())
+        return [p for p in params if p.data_ptr() not in skip]
 
     def fingerprint(self) -> str:
         """Hash of config and weights as they are now (see ``loading.fingerprint``)."""

@@ -37,7 +37,9 @@ SPLITS = ("half", "train-test")
 class RelearnConfig:
     """Args:
     run_dir: a prune / clamp / unlearn output folder.
-    steps, lr, batch_size: the attacker's fine-tuning (AdamW on every weight).
+    steps, lr, batch_size: the attacker's fine-tuning (AdamW on every weight but the token embeddings).
+    train_embeddings: also train the token embedding / unembedding (off, as in ``unlearn``: with a
+        262k-token vocabulary, Adam's first steps move every row and damage what it should recover).
     split: ``half`` (alternate known forget facts: train on one, measure the other) or
         ``train-test`` (train on the train split's known facts, measure the test split's).
     out, device, dtype, seed: as elsewhere.
@@ -48,6 +50,7 @@ class RelearnConfig:
     lr: float = 2e-5
     batch_size: int = 8
     split: str = "half"
+    train_embeddings: bool = False
     out: str | None = None
     device: str | None = None
     dtype: str = "float32"
@@ -114,7 +117,7 @@ def relearn(cfg: RelearnConfig, *, print_fn=print) -> dict[str, Any]:
                 method,
                 data,
                 TrainConfig(steps=cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed),
-                model.trainable_parameters(),
+                model.trainable_parameters(embeddings=cfg.train_embeddings),
             )
         with timer("evaluate_after"):
             after = _accuracy(model, test_facts)

@@ -52,15 +52,6 @@ def _check_ranking(ranking: Ranking, model) -> None:
         )
 
 
-def without_embeddings(model, params: list) -> list:
-    """``params`` without the token embedding and (tied or not) unembedding matrices."""
-    skip = {model.hf_model.get_input_embeddings().weight.data_ptr()}
-    out_emb = model.hf_model.get_output_embeddings()
-    if out_emb is not None:
-        skip.add(out_emb.weight.data_ptr())
-    return [p for p in params if p.data_ptr() not in skip]
-
-
 def forget_probe(concept):
     """How much of the known forget facts of the validation split the model still holds (for the curve)."""
     from mechunlearn.concepts import fact_split
@@ -194,9 +185,8 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
             params = lora_parameters(peft_model, allowed)
             masks = None
         else:
-            params, masks = method.trainable(model) or model.trainable_parameters(), None
-            if not cfg.train_embeddings:
-                params = without_embeddings(model, params)
+            params = method.trainable(model) or model.trainable_parameters(embeddings=cfg.train_embeddings)
+            masks = None
         budget = None
         if cfg.max_retain_drop is not None:
             budget = RetainBudget(concept, concept.known, cfg.max_retain_drop)
