@@ -209,7 +209,6 @@ class ClampConfig(JsonConfig):
         return build(DistillConfig, self.distill_options, "distill option")
 
 
-
 def check_start(cfg) -> None:
     """A stage starts from ``--model`` or from ``--from`` (whose model it uses), not both."""
     if cfg.from_dir is not None and cfg.model is not None:
