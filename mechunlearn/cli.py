@@ -183,7 +183,8 @@ def unlearn_cmd(
     method: str | None = typer.Option(
         None,
         help="ga | grad_diff | ga_kl | yao | npo | simnpo | rmu | max_entropy | min_posterior | "
-        "random_matching | sft. [default: npo]",
+        "random_matching | sft, at its own defaults. [default: the recipe: npo, alpha 4, lr 1e-4, "
+        "localised to the top 1/36 of the MLP neurons]",
     ),
     model: str | None = typer.Option(None, help="Checkpoint folder, .gguf, real model name or hub id."),
     from_dir: Path | None = typer.Option(
@@ -203,14 +204,18 @@ def unlearn_cmd(
     lora: str | None = typer.Option(
         None, help="Train LoRA adapters (peft), merged on export: --lora, or --lora r=8,alpha=16,targets=A+B."
     ),
-    localize: int | None = typer.Option(None, help="Update only the weights of the top-K ranked MLP neurons."),
+    localize: int | None = typer.Option(
+        None, help="Update only the weights of the top-K ranked MLP neurons. [default: 1/36 of them without --method]"
+    ),
     localize_from: Path | None = typer.Option(
-        None, "--localize-from", help="A ranking folder (neurons or SAE features) to localise to. [K default: 64]"
+        None,
+        "--localize-from",
+        help="A ranking folder (neurons or SAE features) to localise to. [K: 1/36 of the MLP neurons]",
     ),
     max_retain_drop: float | None = typer.Option(
         None,
         "--max-retain-drop",
-        help="Retain budget checked during training; the last state within it is kept. [default: 0.03]",
+        help="Retain budget checked during training; the last state within it is kept. [default: 0.10]",
     ),
     no_budget: bool = typer.Option(False, "--no-budget", help="Train all steps without budget checks."),
     forget_data: list[Path] = typer.Option([], "--forget-data", help="txt/jsonl replacing the forget data."),

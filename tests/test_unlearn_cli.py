@@ -151,6 +151,29 @@ def test_lora_and_localised_runs_report_what_moved(
     assert AutoModelForCausalLM.from_pretrained(out / "model") is not None
 
 
+def test_without_a_method_the_default_recipe_runs_and_is_written_out_in_full(
+    monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path, store
+):
+    from mechunlearn.pipeline.unlearn_config import RECIPE, UnlearnConfig
+
+    model = load_model(tiny_gpt2_dir, device="cpu")
+    k = max(1, round(RECIPE.localize_share * model.n_layers * model.d_mlp))
+    out = tmp_path / "u"
+    args = ["unlearn", "--model", tiny_gpt2_dir, "--concept", planted_concept_dir, "--steps", "2", "--out", out]
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 0, err
+    cfg = json.loads((out / "config.json").read_text())
+    assert (cfg["method"], cfg["lr"], cfg["localize"]) == (RECIPE.method, RECIPE.lr, k)
+    assert cfg["method_options"] == dict(RECIPE.options)
+    t = json.loads((out / "report.json").read_text())["training"]
+    assert t["method"] == RECIPE.method and t["localisation"]["units"] == k
+    assert t["method_config"]["alpha"] == dict(RECIPE.options)["alpha"]
+    # a given method runs at its own defaults, on every weight; LoRA replaces the recipe's localisation
+    assert UnlearnConfig(method="npo").resolved(model).localize is None
+    lora = UnlearnConfig(lora="").resolved(model)
+    assert lora.method == RECIPE.method and lora.localize is None
+
+
 def test_relearn_reports_recovery(monkeypatch, capsys, tmp_path):
     out = tmp_path / "u"  # the bundled model: it knows its corpus' facts, so there is something to forget
     code, _, err = run_cli(

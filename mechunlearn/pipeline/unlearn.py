@@ -20,7 +20,7 @@ from mechunlearn.budget import RetainBudget
 from mechunlearn.concepts import load_concept
 from mechunlearn.errors import MechUnlearnError
 from mechunlearn.pipeline.stage import export_model, finish, stage_run
-from mechunlearn.pipeline.unlearn_config import DEFAULT_LOCALIZE_K, UnlearnConfig
+from mechunlearn.pipeline.unlearn_config import UnlearnConfig, default_localize_k
 from mechunlearn.plots import training_figure, write_html
 from mechunlearn.ranking.base import Ranking
 from mechunlearn.report import markdown_table, stage_table
@@ -131,6 +131,7 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
     with timer("load"):
         loaded = load_start(cfg)
     model = loaded[0]
+    cfg = cfg.resolved(model)  # the default recipe, made explicit for config.json
     from mechunlearn.models import arch_spec
 
     arch_spec(model.model_type)  # an architecture without a neuron layout is refused before any work
@@ -138,7 +139,7 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
         lora_targets(model, lora_spec)  # so is a LoRA target the model does not have
     if ranking_given is not None:
         _check_ranking(ranking_given, model)
-        k = cfg.localize or DEFAULT_LOCALIZE_K
+        k = cfg.localize or default_localize_k(model)
         if k > ranking_given.n_neurons:
             raise MechUnlearnError(f"--localize {k} is outside 1..{ranking_given.n_neurons} (the ranking's units)")
     elif cfg.localize is not None and cfg.localize > model.n_layers * model.d_mlp:
@@ -176,7 +177,8 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
                 ranking, ranking_src = (
                     (ranking_given, cfg.localize_from) if ranking_given else _ranking_for(cfg, model, concept)
                 )
-            loc = intersect(localisation(model, ranking, cfg.localize or DEFAULT_LOCALIZE_K), method.trainable(model))
+            k = cfg.localize or default_localize_k(model)
+            loc = intersect(localisation(model, ranking, k), method.trainable(model))
             loc.record["ranking"] = ranking_src
             params, masks = loc.params, loc.masks
         elif lora_spec is not None:

@@ -26,9 +26,12 @@ log = logging.getLogger(__name__)
 
 
 def model_slug(model: HookedLM) -> str:
-    """Folder name for a model: last path component of a folder, ``org--name`` for a hub id."""
+    """Folder name for a model: last path component of a folder (the run's, for the ``model/`` checkpoint
+    of a mechunlearn output folder), ``org--name`` for a hub id."""
     p = Path(model.source_path)
-    return p.name if p.is_dir() else model.name.replace("/", "--")
+    if not p.is_dir():
+        return model.name.replace("/", "--")
+    return p.parent.name if (p.parent / "edits.json").is_file() else p.name
 
 
 def concept_hash(concept: Concept) -> str:
