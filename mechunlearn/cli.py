@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from mechunlearn.cli_options import LORA_DEFAULT, budget_option, optional_value, parse_options
+from mechunlearn.cli_unlearn import filter_cmd, relearn_cmd, unlearn_cmd
 from mechunlearn.errors import MechUnlearnError
 from mechunlearn.progress import say
 
@@ -17,29 +19,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Find where a concept lives in a language model and remove it there.",
 )
-
-
-def budget_option(max_retain_drop: float | None, no_budget: bool) -> dict:
-    """The config keys ``--max-retain-drop`` / ``--no-budget`` set (none if neither was given)."""
-    if no_budget and max_retain_drop is not None:
-        raise MechUnlearnError("give either --max-retain-drop or --no-budget, not both")
-    if no_budget:
-        return {"max_retain_drop": None}
-    return {} if max_retain_drop is None else {"max_retain_drop": max_retain_drop}
-
-
-def parse_options(pairs: list[str]) -> dict:
-    """``-o KEY=VALUE`` pairs; values are read as JSON where they parse (numbers, true, null), else strings."""
-    opts = {}
-    for kv in pairs:
-        if "=" not in kv:
-            raise MechUnlearnError(f"--option takes KEY=VALUE, got '{kv}'")
-        k, v = kv.split("=", 1)
-        try:
-            opts[k] = json.loads(v)
-        except json.JSONDecodeError:
-            opts[k] = v
-    return opts
 
 
 @app.command("prune")
@@ -177,152 +156,9 @@ def clamp_cmd(
     clamp(ClampConfig.from_dict(base | given), print_fn=say)
 
 
-@app.command("unlearn")
-def unlearn_cmd(
-    concept: str | None = typer.Option(None, help="Concept name or folder. [default: harry_potter]"),
-    method: str | None = typer.Option(
-        None,
-        help="ga | grad_diff | ga_kl | yao | npo | simnpo | rmu | max_entropy | min_posterior | "
-        "random_matching | sft, at its own defaults. [default: the recipe: npo, alpha 4, lr 1e-4, "
-        "localised to the top 1/36 of the MLP neurons]",
-    ),
-    model: str | None = typer.Option(None, help="Checkpoint folder, .gguf, real model name or hub id."),
-    from_dir: Path | None = typer.Option(
-        None, "--from", help="Continue from an earlier prune/clamp/unlearn folder; its edits stay in force."
-    ),
-    option: list[str] = typer.Option([], "--option", "-o", help="Method option KEY=VALUE (e.g. beta=0.1)."),
-    steps: int | None = typer.Option(None, help="Optimiser steps. [default: the method's]"),
-    epochs: float | None = typer.Option(None, help="Passes over the forget data (instead of --steps)."),
-    lr: float | None = typer.Option(None, help="Learning rate. [default: the method's]"),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Forget rows per step. [default: the method's]"),
-    grad_accum: int | None = typer.Option(None, "--grad-accum", help="Micro-steps per optimiser step. [default: 1]"),
-    mixed_precision: str | None = typer.Option(None, "--mixed-precision", help="no | bf16 | fp16 [default: no]"),
-    gradient_checkpointing: bool | None = typer.Option(
-        None, "--gradient-checkpointing/--no-gradient-checkpointing", help="Recompute activations in backward."
-    ),
-    eval_every: int | None = typer.Option(None, "--eval-every", help="Steps between retain-budget checks."),
-    lora: str | None = typer.Option(
-        None, help="Train LoRA adapters (peft), merged on export: --lora, or --lora r=8,alpha=16,targets=A+B."
-    ),
-    localize: int | None = typer.Option(
-        None, help="Update only the weights of the top-K ranked MLP neurons. [default: 1/36 of them without --method]"
-    ),
-    localize_from: Path | None = typer.Option(
-        None,
-        "--localize-from",
-        help="A ranking folder (neurons or SAE features) to localise to. [K: 1/36 of the MLP neurons]",
-    ),
-    max_retain_drop: float | None = typer.Option(
-        None,
-        "--max-retain-drop",
-        help="Retain budget checked during training; the last state within it is kept. [default: 0.10]",
-    ),
-    no_budget: bool = typer.Option(False, "--no-budget", help="Train all steps without budget checks."),
-    forget_data: list[Path] = typer.Option([], "--forget-data", help="txt/jsonl replacing the forget data."),
-    retain_data: list[Path] = typer.Option([], "--retain-data", help="txt/jsonl replacing the retain data."),
-    forget_kind: str | None = typer.Option(
-        None, "--forget-kind", help="Default forget data: all | facts | passages. [default: facts]"
-    ),
-    out: Path | None = typer.Option(None, help="New output folder. [default: runs/unlearn-<concept>-<time>]"),
-    config: Path | None = typer.Option(None, help="JSON config (an unlearn run's config.json)."),
-    device: str | None = typer.Option(None, help="cpu | cuda | ... [default: cuda if available]"),
-    dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 [default: float32]"),
-    seed: int | None = typer.Option(None, help="Random seed. [default: 0]"),
-) -> None:
-    """Gradient unlearning on the hooked model (edits in force), full, LoRA or localised; export and report."""
-    from mechunlearn.pipeline.unlearn import unlearn
-    from mechunlearn.pipeline.unlearn_config import UnlearnConfig
-
-    base = UnlearnConfig.from_file(config).to_dict() if config else {}
-    given = {
-        "concept": concept,
-        "method": method,
-        "model": model,
-        "from_dir": str(from_dir) if from_dir else None,
-        "method_options": (base.get("method_options", {}) | parse_options(option)) if option else None,
-        "steps": steps,
-        "epochs": epochs,
-        "lr": lr,
-        "batch_size": batch_size,
-        "grad_accum": grad_accum,
-        "mixed_precision": mixed_precision,
-        "gradient_checkpointing": gradient_checkpointing,
-        "eval_every": eval_every,
-        "lora": None if lora is None else ("" if lora == LORA_DEFAULT else lora),
-        "localize": localize,
-        "localize_from": str(localize_from) if localize_from else None,
-        "forget_data": [str(p) for p in forget_data] or None,
-        "retain_data": [str(p) for p in retain_data] or None,
-        "forget_kind": forget_kind,
-        "out": str(out) if out else None,
-        "device": device,
-        "dtype": dtype,
-        "seed": seed,
-    }
-    given = {k: v for k, v in given.items() if v is not None} | budget_option(max_retain_drop, no_budget)
-    if "steps" in given:
-        base.pop("epochs", None)
-    if "epochs" in given:
-        base.pop("steps", None)
-    unlearn(UnlearnConfig.from_dict(base | given), print_fn=say)
-
-
-@app.command("filter")
-def filter_cmd(
-    input: Path = typer.Argument(..., help="A .txt (document per line), .jsonl or Hugging Face datasets folder."),
-    output: Path = typer.Argument(..., help="New file or folder of the same format."),
-    concept: str = typer.Option("harry_potter", help="Concept name or folder."),
-    field: str = typer.Option("text", help="The text field of a .jsonl record or a datasets column."),
-    ignore_case: bool = typer.Option(False, "--ignore-case", help="Match keywords regardless of case."),
-) -> None:
-    """Write INPUT without the documents that mention the concept (keyword match on normalised text)."""
-    from mechunlearn.pipeline.filter import FilterConfig, filter_corpus
-
-    filter_corpus(FilterConfig(concept, str(input), str(output), field, ignore_case), print_fn=say)
-
-
-@app.command("relearn")
-def relearn_cmd(
-    run_dir: Path = typer.Argument(..., help="A prune / clamp / unlearn output folder."),
-    steps: int = typer.Option(20, help="Fine-tuning steps on half of the known forget facts."),
-    lr: float = typer.Option(2e-5, help="AdamW learning rate."),
-    batch_size: int = typer.Option(8, "--batch-size"),
-    split: str = typer.Option("half", help="half | train-test"),
-    train_embeddings: bool = typer.Option(False, "--train-embeddings", help="Also train the token embeddings."),
-    out: Path | None = typer.Option(None, help="New output folder. [default: runs/relearn-<run>-<time>]"),
-    device: str | None = typer.Option(None),
-    dtype: str = typer.Option("float32", help="float32 | bfloat16 | float16"),
-    seed: int = typer.Option(0),
-) -> None:
-    """Relearning attack (Deeb & Roger 2024): fine-tune on half the known forget facts, measure the other half."""
-    from mechunlearn.pipeline.relearn import RelearnConfig, relearn
-
-    cfg = RelearnConfig(
-        str(run_dir),
-        steps=steps,
-        lr=lr,
-        batch_size=batch_size,
-        split=split,
-        train_embeddings=train_embeddings,
-        out=str(out) if out else None,
-        device=device,
-        dtype=dtype,
-        seed=seed,
-    )
-    relearn(cfg, print_fn=say)
-
-
-LORA_DEFAULT = "default"
-
-
-def optional_value(argv: list[str], flag: str, default: str) -> list[str]:
-    """Let ``flag`` stand alone (``--lora`` = ``--lora default``): typer options always take a value."""
-    out = []
-    for i, a in enumerate(argv):
-        out.append(a)
-        if a == flag and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
-            out.append(default)
-    return out
+app.command("unlearn")(unlearn_cmd)
+app.command("filter")(filter_cmd)
+app.command("relearn")(relearn_cmd)
 
 
 @app.command("train-sae")
