@@ -5,8 +5,10 @@ Usage (long on real models: run it in the background; it resumes where it stoppe
     .venv/bin/python bench/bench_unlearn.py --model bundled --table     # the markdown table
 
 Each job is the CLI command a user runs (`mechunlearn unlearn ...`, then `mechunlearn relearn`
-on its folder), in a subprocess with its own output folder under ``--out/runs/<model>``; jobs
-whose record exists are skipped. Figures: the test split (the budget reads validation).
+on its folder), in a subprocess with its own output folder under ``--out`` (default
+``bench/unlearn_runs/<model>``); jobs whose record exists are skipped. A stacked job (``prune-then-npo``)
+runs its ``prune`` first and continues from it. Figures: the test split (the budget reads validation);
+"wall s" is the whole job's wall time (every command, model loading and evaluation included).
 """
 
 from __future__ import annotations
@@ -32,40 +34,47 @@ ALL = [
     "random_matching",
     "sft",
 ]
-REAL = ["simnpo", "npo", "ga_kl", "rmu", "yao"]
-GEMMA_RANKING = "probes/gemma-3-270m/harry_potter/attribution"
+REAL = ["ga_kl", "npo", "simnpo", "rmu", "yao"]
+SAE = {"gemma-3-270m": "saes/gemma-3-270m/blocks.12.hook_resid_post"}
+# the bundled model is a memoriser trained at lr 1e-3: the real-model default (1e-4) moves nothing on it
+BUNDLED_LR = ["--lr", "1e-3"]
 
 
-def jobs(model: str, only: list[str] | None) -> list[tuple[str, list[str]]]:
+def jobs(model: str, only: list[str] | None) -> list[tuple[str, list[list[str]]]]:
+    """(name, commands): each job's last command is an ``unlearn`` whose folder is ``--out/<name>``;
+    earlier commands (a ``prune`` or ``clamp`` it continues from) write ``--out/<name>-start``."""
     m = [] if model == "bundled" else ["--model", model]
-    names = only or (ALL if model == "bundled" else REAL)
-    out = [(name, ["unlearn", "--method", name, *m]) for name in names]
-    if model != "bundled" and not only:
-        out += [
-            (
-                "npo-localized-1024",
-                ["unlearn", "--method", "npo", *m, "--localize-from", GEMMA_RANKING, "--localize", "1024"],
-            )
-        ]
-    if model == "bundled" and not only:
-        out += [
-            ("npo-localized", ["unlearn", "--method", "npo", "--localize", "256"]),
-            ("rmu-localized", ["unlearn", "--method", "rmu", "--localize", "256"]),
-            ("npo-lora", ["unlearn", "--method", "npo", "--lora"]),
-        ]
-    return out
+    lr = BUNDLED_LR if model == "bundled" else []
+    out: list[tuple[str, list[list[str]]]] = [("default", [["unlearn", *m, *lr]])]
+    out += [(name, [["unlearn", "--method", name, *m, *lr]]) for name in (ALL if model == "bundled" else REAL)]
+    out += [
+        # the recipe with LoRA adapters in place of its localisation
+        ("default-lora", [["unlearn", *m, *lr, "--lora"]]),
+        # the recipe (localised NPO) after a default prune / clamp, their edits in force while training
+        ("prune-then-default", [["prune", *m], ["unlearn", "--from", "{start}", *lr]]),
+    ]
+    if model in SAE or model == "bundled":
+        sae = ["--sae", SAE[model]] if model in SAE else []
+        out.append(("clamp-then-default", [["clamp", *m, *sae], ["unlearn", "--from", "{start}", *lr]]))
+    return [j for j in out if not only or j[0] in only]
 
 
-def run(out: Path, name: str, args: list[str], relearn: bool) -> None:
-    folder = out / name
+def run(out: Path, name: str, commands: list[list[str]], relearn: bool) -> None:
+    folder, start = out / name, out / f"{name}-start"
     rec_path = out / f"{name}.json"
     if rec_path.exists():
         return
     out.mkdir(parents=True, exist_ok=True)
-    rec: dict = {"command": "mechunlearn " + " ".join(args)}
-    for step, cmd in [("unlearn", [EXE, *args, "--out", str(folder)])] + (
-        [("relearn", [EXE, "relearn", str(folder), "--out", str(folder) + "-relearn"])] if relearn else []
-    ):
+    rec: dict = {"commands": []}
+    steps = [(c[0], [x.replace("{start}", str(start)) for x in c], start) for c in commands[:-1]]
+    steps.append(("unlearn", [x.replace("{start}", str(start)) for x in commands[-1]], folder))
+    if relearn:
+        steps.append(("relearn", ["relearn", str(folder)], Path(str(folder) + "-relearn")))
+    for step, args, dest in steps:
+        cmd = [EXE, *args, "--out", str(dest)]
+        rec["commands"].append("mechunlearn " + " ".join(args[:1] + args[1:]) + f" --out {dest}")
+        if dest.exists():  # a start folder an earlier, interrupted job already wrote
+            continue
         print(f"[{time.strftime('%H:%M:%S')}] {' '.join(cmd)}", flush=True)
         t = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -97,9 +106,10 @@ def summary(out: Path) -> list[dict]:
         rep_path = out / name / "report.json"
         if not rep_path.exists():
             continue
-        rep = json.loads(rep_path.read_text())
-        b, a, t = rep["before"], rep["after"], rep["training"]
-        row = {"job": name, "command": json.loads(rec_path.read_text())["command"]}
+        rep, rec = json.loads(rep_path.read_text()), json.loads(rec_path.read_text())
+        # before: the unedited model (the stack's first stage), also for jobs that start from a prune or clamp
+        b, a, t = rep["stages"][0]["metrics"], rep["after"], rep["training"]
+        row = {"job": name, "commands": rec["commands"], "stages": [s["name"] for s in rep["stages"]]}
         for label, key in KEYS:
             row[label] = (b.get(key), a.get(key))
         row |= {
@@ -107,6 +117,7 @@ def summary(out: Path) -> list[dict]:
             "stopped": t["stopped"],
             "train s": t["wall_s"],
             "total s": rep["timing"]["total"],
+            "wall s": sum(v["wall_s"] for k, v in rec.items() if isinstance(v, dict) and k != "relearn"),
             "peak MB": t["peak_memory_mb"],
             "weights moved": t["params_updated"],
             "tokens": t["tokens"],
@@ -129,12 +140,12 @@ def table(rows: list[dict]) -> str:
         return "-" if v[0] is None else f"{v[0]:.3f} → {v[1]:.3f}"
 
     heads = ["job", "concept MC", "concept MC known", "other MC", "retain ppl", "corpus concept greedy", "steps kept"]
-    heads += ["train s", "total s", "peak MB", "relearn recovery"]
+    heads += ["train s", "wall s", "peak MB", "relearn recovery"]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for r in rows:
         rl = r.get("relearn")
         cells = [r["job"]] + [pair(r[h]) for h in heads[1:6]] + [r["steps kept"], f"{r['train s']:.0f}"]
-        cells += [f"{r['total s']:.0f}", f"{r['peak MB']:.0f}"]
+        cells += [f"{r['wall s']:.0f}", f"{r['peak MB']:.0f}"]
         cells += ["-" if not rl or rl["recovery"] is None else f"{rl['recovery']:.0%} (MC {rl['mc after']:.3f})"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -156,8 +167,9 @@ def main() -> None:
         (out.parent / f"summary-{a.model}.json").write_text(json.dumps(rows, indent=2) + "\n")
         print(table(rows))
         return
-    for name, args in jobs(a.model, a.only):
-        run(out, a.name or name, args + a.extra, relearn=not a.no_relearn)
+    for name, commands in jobs(a.model, a.only):
+        commands[-1] = commands[-1] + a.extra
+        run(out, a.name or name, commands, relearn=not a.no_relearn)
 
 
 if __name__ == "__main__":

@@ -170,6 +170,7 @@ def test_without_a_method_the_default_recipe_runs_and_is_written_out_in_full(
     assert t["method_config"]["alpha"] == dict(RECIPE.options)["alpha"]
     # a given method runs at its own defaults, on every weight; LoRA replaces the recipe's localisation
     assert UnlearnConfig(method="npo").resolved(model).localize is None
+    assert cfg["forget_kind"] == "facts" and UnlearnConfig(method="rmu").resolved(model).forget_kind == "all"
     lora = UnlearnConfig(lora="").resolved(model)
     assert lora.method == RECIPE.method and lora.localize is None
 

@@ -68,7 +68,8 @@ class UnlearnConfig(JsonConfig):
             gemma-3-270m every configuration that forgot held-out facts cost the known retain facts
             4-10% of it within 8-24 steps while keeping all their multiple-choice answers.
         forget_data / retain_data: txt or jsonl files replacing a side's default data.
-        forget_kind: the default forget data: ``facts`` (the known train-split forget facts, trained
+        forget_kind: the default forget data (``None``: the method's own, ``facts`` for all but RMU's
+            ``all``): ``facts`` (the known train-split forget facts, trained
             on their answer tokens), ``passages`` (the forget corpus) or ``all``.
         max_len: tokens per training example.
         test_prompts: prompts whose greedy continuations are recorded before and after.
@@ -96,7 +97,7 @@ class UnlearnConfig(JsonConfig):
     max_retain_drop: float | None = DEFAULT_UNLEARN_MAX_RETAIN_DROP
     forget_data: list[str] = field(default_factory=list)
     retain_data: list[str] = field(default_factory=list)
-    forget_kind: str = "facts"
+    forget_kind: str | None = None
     max_len: int = 128
     test_prompts: list[str] = field(default_factory=list)
     out: str | None = None
@@ -125,7 +126,8 @@ class UnlearnConfig(JsonConfig):
         from mechunlearn.unlearning.base import check_choice
         from mechunlearn.unlearning.data import DATA_KINDS
 
-        check_choice("forget_kind", self.forget_kind, DATA_KINDS)
+        if self.forget_kind is not None:
+            check_choice("forget_kind", self.forget_kind, DATA_KINDS)
         self.make_method()  # unknown method / option, lr <= 0, steps < 1: one error now
         if self.lora is not None:
             LoraSpec.parse(self.lora)
@@ -146,13 +148,15 @@ class UnlearnConfig(JsonConfig):
         )
 
     def resolved(self, model) -> UnlearnConfig:
-        """This config with the default recipe filled in for ``model`` (unchanged when a method is given)."""
-        if self.method is not None:
-            return self
-        localize = self.localize
-        if localize is None and self.lora is None:
+        """This config with every default that depends on the method or model made explicit: the
+        recipe (without ``--method``), its K for ``model``, and the method's forget data kind."""
+        from mechunlearn.unlearning import get_method
+
+        cfg, localize = self._with_recipe(), self.localize
+        if self.method is None and localize is None and self.lora is None:
             localize = default_localize_k(model)
-        return dataclasses.replace(self._with_recipe(), localize=localize)
+        kind = self.forget_kind or get_method(cfg.method).forget_kind
+        return dataclasses.replace(cfg, localize=localize, forget_kind=kind)
 
     def make_method(self, n_forget: int | None = None):
         """The method with its options and the run-wide overrides (lr, steps or epochs, batch size)."""

@@ -82,6 +82,8 @@ class Method:
         config_cls: its config dataclass.
         uses_forget / uses_retain: the loss reads forget / retain rows (``ga`` reads no retain rows,
             ``sft`` no forget rows: those are not even computed).
+        forget_kind: the default forget data it was designed for: ``facts`` (prompt + answer, loss on
+            the answer) or ``all`` (passages too; RMU steers activations on any concept text).
     Methods override :meth:`loss` and, if they need them, :meth:`uses_reference` (a frozen copy of
     the starting model: KL terms, RMU's retain term), :meth:`extra_batches` (more rows in the same
     forward pass, e.g. Yao et al.'s mismatched answers), :meth:`hooks` (activations to capture),
@@ -94,6 +96,7 @@ class Method:
     config_cls: ClassVar[type] = TrainDefaults
     uses_forget: ClassVar[bool] = True
     uses_retain: ClassVar[bool] = True
+    forget_kind: ClassVar[str] = "facts"
 
     def __init__(self, config: Any) -> None:
         self.cfg = config

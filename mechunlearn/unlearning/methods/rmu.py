@@ -9,6 +9,8 @@ scales with depth (7/32 of the blocks) and, by default, c is relative: ``steerin
 times the frozen model's mean forget-activation norm at l, because residual norms differ by
 orders of magnitude between models (Gemma scales its embeddings by sqrt(d_model)), so an
 absolute c tuned on Zephyr means nothing elsewhere. ``relative=False`` takes c as given.
+Defaults chosen on gemma-3-270m's validation split (bench/RESULTS.md): lr 5e-4, alpha 100,
+c = 2x the mean norm, 300 steps (WMDP's lr 5e-5 / alpha 1200 moved nothing there in 150 steps).
 Both terms (and the mean norm) average over text positions only: padding and the BOS position,
 whose residual stream on Llama/Gemma-style models is tens of times larger than any other
 token's, do not count (counted, BOS alone made up nearly all of gemma-3-270m's forget loss).
@@ -38,19 +40,21 @@ class RMUConfig(TrainDefaults):
     seed: of the random direction u.
     """
 
-    lr: float = 5e-5
-    steps: int = 40
+    lr: float = 5e-4
+    steps: int = 300
     layer: int | None = None
     layers_updated: int = 3
     steering_coeff: float = 2.0
     relative: bool = True
-    alpha: float = 1200.0
+    alpha: float = 100.0
     train_output_norm: bool = True
     seed: int = 0
 
 
 @register_method("rmu", RMUConfig)
 class RMU(Method):
+    forget_kind = "all"  # forget passages and facts: any concept text is steered
+
     def layer(self, model):
         n = model.n_layers
         layer = round(7 / 32 * n) if self.cfg.layer is None else self.cfg.layer
