@@ -15,7 +15,7 @@ def unlearn_cmd(
     method: str | None = typer.Option(
         None,
         help="ga | grad_diff | ga_kl | yao | npo | simnpo | rmu | max_entropy | min_posterior | "
-        "random_matching | sft, at its own defaults. [default: the recipe: npo, alpha 4, lr 1e-4, "
+        "random_matching | sft, at its own defaults. [default: the recipe: npo, alpha 6, lr 1e-4, "
         "localised to the top 1/36 of the MLP neurons]",
     ),
     model: str | None = typer.Option(None, help="Checkpoint folder, .gguf, real model name or hub id."),

@@ -17,14 +17,15 @@ class Recipe:
 
     NPO localised to the MLP neurons an attribution ranking puts first: full-weight methods either
     forgot only the facts they were trained on or cost other facts and text beyond the budget, while
-    updates confined to the top 1/36 of the MLP neurons (1,024 on gemma-3-270m) forgot a third of the
+    updates confined to the top 1/36 of the MLP neurons (1,024 on gemma-3-270m) forgot 30% of the
     *held-out* known Harry Potter facts and kept every other known fact's multiple-choice answer.
-    ``alpha`` 4 (open-unlearning's NPO: 1) weights the retain term; ``lr`` 1e-4 suits the few weights
-    that move (full-weight NPO at 1e-4 crosses the budget within 8 steps).
+    ``alpha`` 6 (open-unlearning's NPO: 1) weights the retain term: the strongest forgetting that
+    stayed within the default budget for all 40 steps (alpha 4 forgot as much but crossed it at step
+    24); ``lr`` 1e-4 suits the few weights that move (full-weight NPO at 1e-4 crosses within 8 steps).
     """
 
     method: str = "npo"
-    options: tuple[tuple[str, Any], ...] = (("alpha", 4.0),)
+    options: tuple[tuple[str, Any], ...] = (("alpha", 6.0),)
     lr: float = 1e-4
     localize_share: float = 1 / 36
 
