@@ -46,6 +46,8 @@ def jobs(model: str, only: list[str] | None) -> list[tuple[str, list[list[str]]]
     m = [] if model == "bundled" else ["--model", model]
     lr = BUNDLED_LR if model == "bundled" else []
     out: list[tuple[str, list[list[str]]]] = [("default", [["unlearn", *m, *lr]])]
+    if model == "bundled":  # the recipe at its own (real-model) learning rate, for the record
+        out.append(("default-recipe-lr", [["unlearn"]]))
     out += [(name, [["unlearn", "--method", name, *m, *lr]]) for name in (ALL if model == "bundled" else REAL)]
     out += [
         # the recipe with LoRA adapters in place of its localisation

@@ -115,7 +115,9 @@ def filter_cmd(
 def relearn_cmd(
     run_dir: Path = typer.Argument(..., help="A prune / clamp / unlearn output folder."),
     steps: int = typer.Option(20, help="Fine-tuning steps on half of the known forget facts."),
-    lr: float = typer.Option(2e-5, help="AdamW learning rate."),
+    lr: list[float] = typer.Option(
+        [], help="Learning rate(s) to try, each from the unlearned weights; the best counts. [default: 3e-6 1e-5 3e-5]"
+    ),
     batch_size: int = typer.Option(8, "--batch-size"),
     split: str = typer.Option("half", help="half | train-test"),
     train_embeddings: bool = typer.Option(False, "--train-embeddings", help="Also train the token embeddings."),
@@ -130,7 +132,6 @@ def relearn_cmd(
     cfg = RelearnConfig(
         str(run_dir),
         steps=steps,
-        lr=lr,
         batch_size=batch_size,
         split=split,
         train_embeddings=train_embeddings,
@@ -138,5 +139,6 @@ def relearn_cmd(
         device=device,
         dtype=dtype,
         seed=seed,
+        **({"lr": list(lr)} if lr else {}),  # else the config's default grid
     )
     relearn(cfg, print_fn=say)

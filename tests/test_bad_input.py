@@ -410,6 +410,7 @@ RUNNER = [
     ("relearn-not-a-run", ["relearn", F + "/notes", "--out", OUT], 2, ["notes", "edits.json"]),
     ("relearn-split-unknown", ["relearn", F + "/notes", "--split", "thirds"], 2, ["'thirds'", "half"]),
     ("relearn-steps-zero", ["relearn", F + "/notes", "--steps", "0"], 2, ["steps", "0"]),
+    ("relearn-lr-zero", ["relearn", F + "/notes", "--lr", "1e-5", "--lr", "0"], 2, ["lr", "0"]),
 ]
 ENVIRONMENT = [
     (

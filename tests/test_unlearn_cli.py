@@ -182,10 +182,12 @@ def test_relearn_reports_recovery(monkeypatch, capsys, tmp_path):
     )
     assert code == 0, err
     code, stdout, err = run_cli(
-        monkeypatch, capsys, "relearn", out, "--steps", "3", "--lr", "1e-3", "--out", tmp_path / "r"
+        monkeypatch, capsys, "relearn", out, "--steps", "3", "--lr", "1e-5", "--lr", "1e-3", "--out", tmp_path / "r"
     )
     assert code == 0, err
     rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert [a["lr"] for a in rep["attempts"]] == [1e-5, 1e-3]  # each from the unlearned weights; the best counts
+    assert rep["after_relearning"] == max((a["after"] for a in rep["attempts"]), key=lambda x: x["known"])
     assert rep["trained_on"] >= 1 and rep["measured_on"] >= 1
     assert {"greedy", "known", "n"} <= set(rep["after_relearning"])
     assert rep["before_relearning"]["known"] < 1.0  # gradient ascent forgot some of the measured half

@@ -6,13 +6,19 @@ base model knew, as prompt + answer, edits of the stack in force — then measur
 half. Recovery is the share of the forgotten knowledge that came back on the measured half:
 ``(acc_relearned - acc_unlearned) / (acc_base - acc_unlearned)`` where acc_base = 1 (the
 known subset is what the base model got right). Deeb & Roger find ~88% for most methods.
+
+As an attacker would (and as Deeb & Roger report), the attack is the best of a few learning
+rates, each from the same unlearned weights. One rate is not enough: the distractors of a
+multiple-choice item are answers of other facts of the same concept, so fine-tuning on half of
+them primes those names everywhere — on the *unedited* gemma-3-270m, 20 steps at lr 2e-5
+lowered the other half from 1.000 to 0.814 — and a rate that teaches one model damages another.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +43,8 @@ SPLITS = ("half", "train-test")
 class RelearnConfig:
     """Args:
     run_dir: a prune / clamp / unlearn output folder.
-    steps, lr, batch_size: the attacker's fine-tuning (AdamW on every weight but the token embeddings).
+    steps, batch_size: the attacker's fine-tuning (AdamW on every weight but the token embeddings).
+    lr: the learning rates tried, each from the unlearned weights; the best (most facts back) counts.
     train_embeddings: also train the token embedding / unembedding (off, as in ``unlearn``: with a
         262k-token vocabulary, Adam's first steps move every row and damage what it should recover).
     split: ``half`` (alternate known forget facts: train on one, measure the other) or
@@ -47,7 +54,7 @@ class RelearnConfig:
 
     run_dir: str
     steps: int = 20
-    lr: float = 2e-5
+    lr: list[float] = field(default_factory=lambda: [3e-6, 1e-5, 3e-5])
     batch_size: int = 8
     split: str = "half"
     train_embeddings: bool = False
@@ -59,7 +66,11 @@ class RelearnConfig:
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
             raise MechUnlearnError(f"--split must be one of {list(SPLITS)}, got '{self.split}'")
-        make_method("sft", {"steps": self.steps, "lr": self.lr, "batch_size": self.batch_size})  # validates them
+        self.lr = [self.lr] if isinstance(self.lr, int | float) else list(self.lr)
+        if not self.lr:
+            raise MechUnlearnError("give at least one --lr")
+        for lr in self.lr:  # validates them
+            make_method("sft", {"steps": self.steps, "lr": lr, "batch_size": self.batch_size})
 
 
 def fact_halves(concept, known: dict, split: str) -> tuple[list[Fact], list[Fact]]:
@@ -109,18 +120,30 @@ def relearn(cfg: RelearnConfig, *, print_fn=print) -> dict[str, Any]:
     with run_folder(out, dataclasses.asdict(cfg) | {"out": str(out), "concept": concept.name}) as tmp:
         with timer("evaluate_before"):
             before = _accuracy(model, test_facts)
-        method = make_method("sft", {"steps": cfg.steps, "lr": cfg.lr, "batch_size": cfg.batch_size})
-        data = UnlearnData(model, [], train_facts, seed=cfg.seed)
-        with timer("relearn"):
-            result = train(
-                model,
-                method,
-                data,
-                TrainConfig(steps=cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed),
-                model.trainable_parameters(embeddings=cfg.train_embeddings),
+        params = model.trainable_parameters(embeddings=cfg.train_embeddings)
+        start = [p.detach().clone() for p in params]
+        attempts = []
+        for lr in cfg.lr:
+            with torch.no_grad():
+                for p, w in zip(params, start, strict=True):
+                    p.copy_(w)
+            method = make_method("sft", {"steps": cfg.steps, "lr": lr, "batch_size": cfg.batch_size})
+            data = UnlearnData(model, [], train_facts, seed=cfg.seed)
+            with timer(f"relearn_lr_{lr:g}"):
+                result = train(
+                    model,
+                    method,
+                    data,
+                    TrainConfig(steps=cfg.steps, lr=lr, batch_size=cfg.batch_size, seed=cfg.seed),
+                    params,
+                )
+                after = _accuracy(model, test_facts)
+            log.info("relearning at lr %g: %s", lr, after)
+            attempts.append(
+                {"lr": lr, "after": after, "steps": result.steps, "tokens": result.tokens, "wall_s": result.wall_s}
             )
-        with timer("evaluate_after"):
-            after = _accuracy(model, test_facts)
+        best = max(attempts, key=lambda a: a["after"]["known"])
+        after = best["after"]
         gap = 1.0 - before["known"]
         recovery = (after["known"] - before["known"]) / gap if gap > 1e-9 else None
         report = {
@@ -129,20 +152,17 @@ def relearn(cfg: RelearnConfig, *, print_fn=print) -> dict[str, Any]:
             "measured_on": len(test_facts),
             "before_relearning": before,
             "after_relearning": after,
+            "best_lr": best["lr"],
             "recovery": recovery,
-            "training": {
-                "steps": result.steps,
-                "tokens": result.tokens,
-                "wall_s": result.wall_s,
-                "curve": result.curve,
-            },
+            "attempts": attempts,
             "timing": timer.seconds,
         }
         write_json(tmp / "report.json", report)
         log.info("report: %s", report)
     rec = "n/a (nothing was forgotten)" if recovery is None else f"{recovery:.0%}"
     print_fn(
-        f"relearned on {len(train_facts)} known forget facts for {cfg.steps} steps; on the other {len(test_facts)}: "
+        f"relearned on {len(train_facts)} known forget facts for {cfg.steps} steps (best of lr "
+        f"{', '.join(f'{lr:g}' for lr in cfg.lr)}: {best['lr']:g}); on the other {len(test_facts)}: "
         f"known {before['known']:.3f} -> {after['known']:.3f}"
         + (f", MC {before['mc']:.3f} -> {after['mc']:.3f}" if before["mc"] is not None else "")
         + f"; recovery of the forgotten share: {rec}"
