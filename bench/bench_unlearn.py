@@ -61,6 +61,23 @@ def jobs(model: str, only: list[str] | None) -> list[tuple[str, list[list[str]]]
     return [j for j in out if not only or j[0] in only]
 
 
+def relearn_only(out: Path, name: str) -> None:
+    """(Re)run the relearning attack on a finished job whose relearn folder is missing."""
+    folder, dest = out / name, out / f"{name}-relearn"
+    rec_path = out / f"{name}.json"
+    if not (folder / "report.json").is_file() or dest.exists():
+        return
+    cmd = [EXE, "relearn", str(folder), "--out", str(dest)]
+    print(f"[{time.strftime('%H:%M:%S')}] {' '.join(cmd)}", flush=True)
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    (out / f"{name}.relearn.log").write_text(proc.stdout + proc.stderr)
+    rec = json.loads(rec_path.read_text())
+    rec["relearn"] = {"rc": proc.returncode, "wall_s": round(time.perf_counter() - t, 1)}
+    rec_path.write_text(json.dumps(rec, indent=2) + "\n")
+    print(f"  rc {proc.returncode}, {rec['relearn']['wall_s']:.0f} s", flush=True)
+
+
 def run(out: Path, name: str, commands: list[list[str]], relearn: bool) -> None:
     folder, start = out / name, out / f"{name}-start"
     rec_path = out / f"{name}.json"
@@ -129,6 +146,7 @@ def summary(out: Path) -> list[dict]:
             r = json.loads(rl.read_text())
             row["relearn"] = {
                 "recovery": r["recovery"],
+                "best lr": r.get("best_lr"),
                 "known before": r["before_relearning"]["known"],
                 "known after": r["after_relearning"]["known"],
                 "mc after": r["after_relearning"]["mc"],
@@ -162,12 +180,17 @@ def main() -> None:
     ap.add_argument("--name", default=None, help="record name for a single --only job with --extra")
     ap.add_argument("--no-relearn", action="store_true")
     ap.add_argument("--table", action="store_true")
+    ap.add_argument("--relearn-only", action="store_true", help="rerun missing relearn folders of finished jobs")
     a = ap.parse_args()
     out = Path(a.out or f"bench/unlearn_runs/{a.model}")
     if a.table:
         rows = summary(out)
         (out.parent / f"summary-{a.model}.json").write_text(json.dumps(rows, indent=2) + "\n")
         print(table(rows))
+        return
+    if a.relearn_only:
+        for name, _ in jobs(a.model, a.only):
+            relearn_only(out, a.name or name)
         return
     for name, commands in jobs(a.model, a.only):
         commands[-1] = commands[-1] + a.extra

@@ -143,7 +143,8 @@ def main() -> None:
 
 
 def table(records: list[dict], budget: float = 0.10) -> str:
-    """Per configuration: the last check within ``budget`` (what ``unlearn`` would keep) and the last check."""
+    """Per configuration: what ``unlearn`` with ``budget`` would keep (the last check before the first one
+    over it) and the last check."""
     lines = [
         "| configuration | check | concept MC (known) | other MC (known) | facts lost | ppl x |",
         "|---|---|---|---|---|---|",
@@ -160,7 +161,11 @@ def table(records: list[dict], budget: float = 0.10) -> str:
         checks, s = r["checks"], r["start"]
         if not checks:
             continue
-        within = [c for c in checks if c["retain_loss"] <= budget]
+        within = []
+        for c in checks:  # unlearn stops at the first check over the budget
+            if c["retain_loss"] > budget:
+                break
+            within.append(c)
         name = r["key"].replace("max_retain_drop=1 ", "")
         if within and within[-1] is not checks[-1]:
             lines.append(f"| {name} | step {within[-1]['step']} (last within {budget}) | {cells(within[-1], s)} |")
