@@ -186,40 +186,61 @@ def feature_ranking_figure(ranking: Ranking, table: list[dict], top: int = 40, c
 
 
 def training_figure(curve: list[dict], title: str, max_drop: float | None = None):
-    """Forget and retain training losses per step above the retain-validation loss at each budget check."""
+    """Training losses per step; at each budget check, the retain loss on the validation split (with
+    the budget) and the share of the known validation-split forget facts the model still gets right."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     fig = make_subplots(
-        rows=2,
+        rows=3,
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=0.12,
-        subplot_titles=("training losses (per step)", "retain loss on the validation split (budget checks)"),
+        vertical_spacing=0.09,
+        subplot_titles=(
+            "training losses (per step)",
+            "retain loss on the validation split (budget checks)",
+            "known forget facts still right (validation split)",
+        ),
     )
     steps = [c["step"] for c in curve]
+    names = {"forget": "forget term", "retain": "retain term", "mismatch": "mismatch term", "loss": "total loss"}
     for key, color in (("forget", "#c0392b"), ("retain", "#2471a3"), ("mismatch", "#7d3c98"), ("loss", "#555555")):
         if any(key in c for c in curve):
             fig.add_trace(
-                go.Scatter(x=steps, y=[c.get(key) for c in curve], name=f"{key} term", line={"color": color}),
+                go.Scatter(x=steps, y=[c.get(key) for c in curve], name=names[key], line={"color": color}),
                 row=1,
                 col=1,
             )
-    checks = [c for c in curve if "retain_validation" in c]
-    if checks:
-        fig.add_trace(
-            go.Scatter(
-                x=[c["step"] for c in checks],
-                y=[c["retain_validation"]["retain_loss"] for c in checks],
-                mode="lines+markers",
-                name="retain loss (validation)",
-                line={"color": "#1e8449"},
-            ),
+    checks = [c["retain_validation"] | {"step": c["step"]} for c in curve if "retain_validation" in c]
+    for row, key, name, color in (
+        (2, "retain_loss", "retain loss (validation)", "#1e8449"),
+        (3, "forget_known_still", "forget facts still known (validation)", "#b9770e"),
+    ):
+        points = [c for c in checks if c.get(key) is not None]
+        if points:
+            fig.add_trace(
+                go.Scatter(
+                    x=[c["step"] for c in points],
+                    y=[c[key] for c in points],
+                    mode="lines+markers",
+                    name=name,
+                    line={"color": color},
+                ),
+                row=row,
+                col=1,
+            )
+    if checks and max_drop is not None:
+        fig.add_hline(
+            y=max_drop,
+            line_dash="dash",
+            line_color="#1e8449",
+            annotation_text=f"budget {max_drop:g}",
             row=2,
             col=1,
         )
-        if max_drop is not None:
-            fig.add_hline(y=max_drop, line_dash="dash", line_color="#1e8449", row=2, col=1)
-    fig.update_xaxes(title_text="optimiser step", row=2, col=1)
-    fig.update_layout(title=title, height=700, width=1000, template="plotly_white")
+    fig.update_yaxes(title_text="loss", row=1, col=1)
+    fig.update_yaxes(title_text="retain loss", row=2, col=1)
+    fig.update_yaxes(title_text="share", range=[0, 1.05], row=3, col=1)
+    fig.update_xaxes(title_text="optimiser step", row=3, col=1)
+    fig.update_layout(title=title, height=900, width=1000, template="plotly_white")
     return fig

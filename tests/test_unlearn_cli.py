@@ -226,3 +226,17 @@ def test_filter_txt_jsonl_and_datasets(monkeypatch, capsys, planted_concept_dir,
         monkeypatch, capsys, "filter", "--concept", planted_concept_dir, tmp_path / "in.txt", tmp_path / "out.txt"
     )
     assert code == 2 and "already exists" in err
+
+
+def test_training_figure_shows_losses_budget_checks_and_forgetting():
+    from mechunlearn.plots import training_figure
+
+    check = {"retain_loss": 0.05, "forget_known_still": 0.75}
+    curve = [{"step": 1, "forget": 3.0, "retain": 2.0, "loss": 5.0}, {"step": 2, "forget": 2.0, "retain": 2.1, "loss": 4.1}]
+    curve[1]["retain_validation"] = check
+    fig = training_figure(curve, "t", max_drop=0.1)
+    by_name = {t.name: t for t in fig.data}
+    assert list(by_name["forget term"].y) == [3.0, 2.0] and list(by_name["total loss"].y) == [5.0, 4.1]
+    assert list(by_name["retain loss (validation)"].y) == [0.05]
+    assert list(by_name["forget facts still known (validation)"].y) == [0.75]
+    assert [s.y0 for s in fig.layout.shapes] == [0.1]  # the budget line
