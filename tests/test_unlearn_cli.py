@@ -232,7 +232,10 @@ def test_training_figure_shows_losses_budget_checks_and_forgetting():
     from mechunlearn.plots import training_figure
 
     check = {"retain_loss": 0.05, "forget_known_still": 0.75}
-    curve = [{"step": 1, "forget": 3.0, "retain": 2.0, "loss": 5.0}, {"step": 2, "forget": 2.0, "retain": 2.1, "loss": 4.1}]
+    curve = [
+        {"step": 1, "forget": 3.0, "retain": 2.0, "loss": 5.0},
+        {"step": 2, "forget": 2.0, "retain": 2.1, "loss": 4.1},
+    ]
     curve[1]["retain_validation"] = check
     fig = training_figure(curve, "t", max_drop=0.1)
     by_name = {t.name: t for t in fig.data}
