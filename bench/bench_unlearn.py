@@ -111,11 +111,18 @@ KEYS = [
     ("other MC", "natural.retain.test.mc"),
     ("other MC known", "natural.retain.test.known.mc"),
     ("concept greedy", "natural.forget.test.greedy"),
+    ("other greedy", "natural.retain.test.greedy"),
     ("corpus concept greedy", "corpus.forget.test.greedy"),
     ("corpus other greedy", "corpus.retain.test.greedy"),
     ("retain ppl", "retain_ppl"),
     ("forget ppl", "forget_ppl"),
 ]
+
+
+def figures(rep: dict) -> dict:
+    """Before (the unedited model: the stack's first stage) and after, for every KEYS figure."""
+    b, a = rep["stages"][0]["metrics"], rep["after"]
+    return {label: (b.get(key), a.get(key)) for label, key in KEYS}
 
 
 def summary(out: Path) -> list[dict]:
@@ -126,11 +133,15 @@ def summary(out: Path) -> list[dict]:
         if not rep_path.exists():
             continue
         rep, rec = json.loads(rep_path.read_text()), json.loads(rec_path.read_text())
-        # before: the unedited model (the stack's first stage), also for jobs that start from a prune or clamp
-        b, a, t = rep["stages"][0]["metrics"], rep["after"], rep["training"]
+        start = out / f"{name}-start" / "report.json"
+        if start.exists():  # the prune or clamp a stacked job started from, alone: side by side in one run
+            srep = json.loads(start.read_text())
+            stage = srep["stages"][-1]["name"]
+            rows.append({"job": f"{name}-start ({stage} alone)", "commands": rec["commands"][:1]} | figures(srep))
+            rows[-1]["wall s"] = sum(v["wall_s"] for k, v in rec.items() if k not in ("unlearn", "relearn", "commands"))
+        t = rep["training"]
         row = {"job": name, "commands": rec["commands"], "stages": [s["name"] for s in rep["stages"]]}
-        for label, key in KEYS:
-            row[label] = (b.get(key), a.get(key))
+        row |= figures(rep)
         row |= {
             "steps kept": f"{t['kept_step']}/{t['steps']}",
             "stopped": t["stopped"],
@@ -141,6 +152,12 @@ def summary(out: Path) -> list[dict]:
             "weights moved": t["params_updated"],
             "tokens": t["tokens"],
         }
+        # the last budget check (validation split): what the method had done when the run stopped,
+        # also where the budget then threw it away
+        checks = rep.get("budget", {}).get("checks") or []
+        if checks:
+            c = checks[-1]
+            row["last check"] = {k: c.get(k) for k in ("step", "retain_loss", "ppl_ratio", "forget_known_still")}
         rl = out / f"{name}-relearn" / "report.json"
         if rl.exists():
             r = json.loads(rl.read_text())
@@ -159,13 +176,15 @@ def table(rows: list[dict]) -> str:
     def pair(v):
         return "-" if v[0] is None else f"{v[0]:.3f} → {v[1]:.3f}"
 
-    heads = ["job", "concept MC", "concept MC known", "other MC", "retain ppl", "corpus concept greedy", "steps kept"]
-    heads += ["train s", "wall s", "peak MB", "relearn recovery"]
+    heads = ["job", "concept MC", "concept MC known", "other MC", "concept greedy", "other greedy", "retain ppl"]
+    heads += ["steps kept"]
+    heads += ["last check: step, retain loss, forget known (val)", "train s", "wall s", "peak MB", "relearn recovery"]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for r in rows:
-        rl = r.get("relearn")
-        cells = [r["job"]] + [pair(r[h]) for h in heads[1:6]] + [r["steps kept"], f"{r['train s']:.0f}"]
-        cells += [f"{r['wall s']:.0f}", f"{r['peak MB']:.0f}"]
+        rl, c = r.get("relearn"), r.get("last check")
+        last = "-" if not c else f"{c['step']}, {c['retain_loss']:.3f}, {c['forget_known_still']:.2f}"
+        cells = [r["job"]] + [pair(r[h]) for h in heads[1:7]] + [r.get("steps kept", "-"), last]
+        cells += [f"{r[k]:.0f}" if k in r else "-" for k in ("train s", "wall s", "peak MB")]
         cells += ["-" if not rl or rl["recovery"] is None else f"{rl['recovery']:.0%} (MC {rl['mc after']:.3f})"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
