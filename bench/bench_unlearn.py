@@ -8,7 +8,8 @@ Each job is the CLI command a user runs (`mechunlearn unlearn ...`, then `mechun
 on its folder), in a subprocess with its own output folder under ``--out`` (default
 ``bench/unlearn_runs/<model>``); jobs whose record exists are skipped. A stacked job (``prune-then-npo``)
 runs its ``prune`` first and continues from it. Figures: the test split (the budget reads validation);
-"wall s" is the whole job's wall time (every command, model loading and evaluation included).
+"wall s" is the whole job's wall time (every command, model loading and evaluation included). The
+relearning attack is not run on a job whose budget kept step 0 (its released model is the starting one).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def relearn_only(out: Path, name: str) -> None:
     """(Re)run the relearning attack on a finished job whose relearn folder is missing."""
     folder, dest = out / name, out / f"{name}-relearn"
     rec_path = out / f"{name}.json"
-    if not (folder / "report.json").is_file() or dest.exists():
+    if not (folder / "report.json").is_file() or dest.exists() or unchanged(folder):
         return
     cmd = [EXE, "relearn", str(folder), "--out", str(dest)]
     print(f"[{time.strftime('%H:%M:%S')}] {' '.join(cmd)}", flush=True)
@@ -76,6 +77,12 @@ def relearn_only(out: Path, name: str) -> None:
     rec["relearn"] = {"rc": proc.returncode, "wall_s": round(time.perf_counter() - t, 1)}
     rec_path.write_text(json.dumps(rec, indent=2) + "\n")
     print(f"  rc {proc.returncode}, {rec['relearn']['wall_s']:.0f} s", flush=True)
+
+
+def unchanged(folder: Path) -> bool:
+    """Whether an unlearn run released its starting weights (the budget kept step 0): nothing to attack."""
+    rep = folder / "report.json"
+    return rep.is_file() and json.loads(rep.read_text())["training"]["kept_step"] == 0
 
 
 def run(out: Path, name: str, commands: list[list[str]], relearn: bool) -> None:
@@ -90,6 +97,9 @@ def run(out: Path, name: str, commands: list[list[str]], relearn: bool) -> None:
     if relearn:
         steps.append(("relearn", ["relearn", str(folder)], Path(str(folder) + "-relearn")))
     for step, args, dest in steps:
+        if step == "relearn" and unchanged(folder):
+            rec[step] = {"skipped": "the budget kept step 0: the released model is the one before unlearning"}
+            continue
         cmd = [EXE, *args, "--out", str(dest)]
         rec["commands"].append("mechunlearn " + " ".join(args[:1] + args[1:]) + f" --out {dest}")
         if dest.exists():  # a start folder an earlier, interrupted job already wrote
@@ -147,7 +157,9 @@ def summary(out: Path) -> list[dict]:
             "stopped": t["stopped"],
             "train s": t["wall_s"],
             "total s": rep["timing"]["total"],
-            "wall s": sum(v["wall_s"] for k, v in rec.items() if isinstance(v, dict) and k != "relearn"),
+            "wall s": sum(
+                v["wall_s"] for k, v in rec.items() if isinstance(v, dict) and "wall_s" in v and k != "relearn"
+            ),
             "peak MB": t["peak_memory_mb"],
             "weights moved": t["params_updated"],
             "tokens": t["tokens"],
@@ -185,7 +197,10 @@ def table(rows: list[dict]) -> str:
         last = "-" if not c else f"{c['step']}, {c['retain_loss']:.3f}, {c['forget_known_still']:.2f}"
         cells = [r["job"]] + [pair(r[h]) for h in heads[1:7]] + [r.get("steps kept", "-"), last]
         cells += [f"{r[k]:.0f}" if k in r else "-" for k in ("train s", "wall s", "peak MB")]
-        cells += ["-" if not rl or rl["recovery"] is None else f"{rl['recovery']:.0%} (MC {rl['mc after']:.3f})"]
+        if r.get("steps kept", "").startswith("0/"):
+            cells.append("not run (model unchanged)")
+        else:
+            cells.append("-" if not rl or rl["recovery"] is None else f"{rl['recovery']:.0%} (MC {rl['mc after']:.3f})")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
