@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from mechunlearn.cli_options import LORA_DEFAULT, budget_option, optional_value, parse_options
+from mechunlearn.cli_options import LORA_DEFAULT, budget_option, merged, optional_value, parse_options
 from mechunlearn.cli_unlearn import filter_cmd, relearn_cmd, unlearn_cmd
 from mechunlearn.errors import MechUnlearnError
 from mechunlearn.progress import say
@@ -72,12 +72,8 @@ def prune_cmd(
         "dtype": dtype,
         "seed": seed,
     }
-    given = {k: v for k, v in given.items() if v is not None} | budget_option(max_retain_drop, no_budget)
-    if "top_k" in given:
-        base.pop("ratio", None)
-    if "ratio" in given:
-        base.pop("top_k", None)
-    prune(PruneConfig.from_dict(base | given), print_fn=say)
+    config_dict = merged(base, given, budget_option(max_retain_drop, no_budget), either=("top_k", "ratio"))
+    prune(PruneConfig.from_dict(config_dict), print_fn=say)
 
 
 @app.command("clamp")
@@ -148,12 +144,8 @@ def clamp_cmd(
         "dtype": dtype,
         "seed": seed,
     }
-    given = {k: v for k, v in given.items() if v is not None} | budget_option(max_retain_drop, no_budget)
-    if "features" in given:
-        base.pop("top_k", None)
-    if "top_k" in given:
-        base.pop("features", None)
-    clamp(ClampConfig.from_dict(base | given), print_fn=say)
+    config_dict = merged(base, given, budget_option(max_retain_drop, no_budget), either=("features", "top_k"))
+    clamp(ClampConfig.from_dict(config_dict), print_fn=say)
 
 
 app.command("unlearn")(unlearn_cmd)

@@ -16,6 +16,18 @@ def budget_option(max_retain_drop: float | None, no_budget: bool) -> dict:
     return {} if max_retain_drop is None else {"max_retain_drop": max_retain_drop}
 
 
+def merged(base: dict, given: dict, budget: dict, either: tuple[str, str]) -> dict:
+    """A config file's keys (``base``) overridden by the flags given on the command line (``None``:
+    not given) and the budget flags; ``either`` names two keys of which the command line's one
+    replaces the file's other (``--top-k`` vs a file's ``ratio``)."""
+    given = {k: v for k, v in given.items() if v is not None} | budget
+    base = dict(base)
+    for key, other in (either, either[::-1]):
+        if key in given:
+            base.pop(other, None)
+    return base | given
+
+
 def parse_options(pairs: list[str]) -> dict:
     """``-o KEY=VALUE`` pairs; values are read as JSON where they parse (numbers, true, null), else strings."""
     opts = {}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from mechunlearn.cli_options import LORA_DEFAULT, budget_option, parse_options
+from mechunlearn.cli_options import LORA_DEFAULT, budget_option, merged, parse_options
 from mechunlearn.progress import say
 
 
@@ -91,12 +91,8 @@ def unlearn_cmd(
         "dtype": dtype,
         "seed": seed,
     }
-    given = {k: v for k, v in given.items() if v is not None} | budget_option(max_retain_drop, no_budget)
-    if "steps" in given:
-        base.pop("epochs", None)
-    if "epochs" in given:
-        base.pop("steps", None)
-    unlearn(UnlearnConfig.from_dict(base | given), print_fn=say)
+    config_dict = merged(base, given, budget_option(max_retain_drop, no_budget), either=("steps", "epochs"))
+    unlearn(UnlearnConfig.from_dict(config_dict), print_fn=say)
 
 
 def filter_cmd(

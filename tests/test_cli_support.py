@@ -183,3 +183,14 @@ def test_a_real_cpu_out_of_memory_is_read(monkeypatch):
     assert cli_errors._is_out_of_memory(e.value)
     msg = cli_errors.out_of_memory_message(e.value)
     assert "tried to allocate 32.00 TiB on the CPU (main memory)" in msg and "smaller model" in msg
+
+
+def test_command_line_flags_override_a_config_file_and_replace_its_alternative():
+    from mechunlearn.cli_options import merged
+
+    base = {"top_k": 64, "method": "probe", "max_retain_drop": 0.03}
+    out = merged(base, {"ratio": 0.1, "method": None}, {"max_retain_drop": None}, either=("top_k", "ratio"))
+    assert out == {"ratio": 0.1, "method": "probe", "max_retain_drop": None}  # --ratio drops the file's top_k
+    out = merged({"ratio": 0.1}, {"top_k": 8}, {}, either=("top_k", "ratio"))
+    assert out == {"top_k": 8}
+    assert base == {"top_k": 64, "method": "probe", "max_retain_drop": 0.03}  # the file's dict is not changed
