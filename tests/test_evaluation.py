@@ -18,7 +18,8 @@ FACTS = [
 
 def whole_sequence(model, prompt, option):
     ids, mask = model.pad([prompt + option])
-    lp = torch.log_softmax(model.logits(ids, mask)[0].float(), -1)
+    with torch.no_grad():
+        lp = torch.log_softmax(model.logits(ids, mask)[0].float(), -1)
     rows = lp[len(prompt) - 1 : len(prompt) - 1 + len(option)]
     return float(rows.gather(-1, torch.tensor(option)[:, None]).sum()), bool(
         (rows.argmax(-1) == torch.tensor(option)).all()
