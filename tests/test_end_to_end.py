@@ -41,7 +41,12 @@ def test_retrain_recovers_retain_accuracy(tmp_path, monkeypatch):
     import mechunlearn.ranking.store as store
 
     monkeypatch.setattr(store, "probes_dir", lambda: tmp_path / "probes")
-    report = prune(PruneConfig(retrain=True, out=str(tmp_path / "run")), print_fn=lambda *_: None)
-    assert report["after"]["corpus.retain.test.greedy"] >= report["pruned_only"]["corpus.retain.test.greedy"] - 0.02
+    # without the budget and with many neurons, so that pruning costs retain facts to recover (within the
+    # default budget it costs none: the pruned model is at 1.0 and there is nothing to recover)
+    cfg = PruneConfig(retrain=True, top_k=256, max_retain_drop=None, out=str(tmp_path / "run"))
+    report = prune(cfg, print_fn=lambda *_: None)
+    pruned, retrained = report["pruned_only"], report["after"]
+    assert pruned["corpus.retain.test.greedy"] < report["before"]["corpus.retain.test.greedy"]
+    assert retrained["corpus.retain.test.greedy"] > pruned["corpus.retain.test.greedy"]
     e = report["edit"]  # on this model the bridge and plain HF differ by ~1.7e-4 in fp32 even unedited
     assert e["export_parity_max_abs_diff"] <= max(1e-4, 2 * e["bridge_vs_hf_float_noise"])
