@@ -135,6 +135,11 @@ def figures(rep: dict) -> dict:
     return {label: (b.get(key), a.get(key)) for label, key in KEYS}
 
 
+def wall(rec: dict, *, without: tuple[str, ...]) -> float:
+    """Seconds the job's commands took (each record entry with a ``wall_s``), leaving out ``without``."""
+    return sum(v["wall_s"] for k, v in rec.items() if isinstance(v, dict) and "wall_s" in v and k not in without)
+
+
 def summary(out: Path) -> list[dict]:
     rows = []
     for rec_path in sorted(out.glob("*.json")):
@@ -148,7 +153,7 @@ def summary(out: Path) -> list[dict]:
             srep = json.loads(start.read_text())
             stage = srep["stages"][-1]["name"]
             rows.append({"job": f"{name}-start ({stage} alone)", "commands": rec["commands"][:1]} | figures(srep))
-            rows[-1]["wall s"] = sum(v["wall_s"] for k, v in rec.items() if k not in ("unlearn", "relearn", "commands"))
+            rows[-1]["wall s"] = wall(rec, without=("unlearn", "relearn"))
         t = rep["training"]
         row = {"job": name, "commands": rec["commands"], "stages": [s["name"] for s in rep["stages"]]}
         row |= figures(rep)
@@ -157,9 +162,7 @@ def summary(out: Path) -> list[dict]:
             "stopped": t["stopped"],
             "train s": t["wall_s"],
             "total s": rep["timing"]["total"],
-            "wall s": sum(
-                v["wall_s"] for k, v in rec.items() if isinstance(v, dict) and "wall_s" in v and k != "relearn"
-            ),
+            "wall s": wall(rec, without=("relearn",)),
             "peak MB": t["peak_memory_mb"],
             "weights moved": t["params_updated"],
             "tokens": t["tokens"],
@@ -171,7 +174,9 @@ def summary(out: Path) -> list[dict]:
             c = checks[-1]
             row["last check"] = {k: c.get(k) for k in ("step", "retain_loss", "ppl_ratio", "forget_known_still")}
         rl = out / f"{name}-relearn" / "report.json"
-        if rl.exists():
+        if t["kept_step"] == 0:
+            row["relearn"] = {"recovery": None, "skipped": "not run (model unchanged)"}
+        elif rl.exists():
             r = json.loads(rl.read_text())
             row["relearn"] = {
                 "recovery": r["recovery"],
@@ -192,8 +197,7 @@ def table(rows: list[dict], model: str) -> str:
     greedy = (
         ["corpus concept greedy", "corpus other greedy"] if model == "bundled" else ["concept greedy", "other greedy"]
     )
-    heads = ["job", "concept MC", "concept MC known", "other MC", *greedy, "retain ppl"]
-    heads += ["steps kept"]
+    heads = ["job", "concept MC", "concept MC known", "other MC", *greedy, "retain ppl", "steps kept"]
     heads += ["last check: step, retain loss, forget known (val)", "train s", "wall s", "peak MB", "relearn recovery"]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for r in rows:
@@ -201,8 +205,8 @@ def table(rows: list[dict], model: str) -> str:
         last = "-" if not c else f"{c['step']}, {c['retain_loss']:.3f}, {c['forget_known_still']:.2f}"
         cells = [r["job"]] + [pair(r[h]) for h in heads[1:7]] + [r.get("steps kept", "-"), last]
         cells += [f"{r[k]:.0f}" if k in r else "-" for k in ("train s", "wall s", "peak MB")]
-        if r.get("steps kept", "").startswith("0/"):
-            cells.append("not run (model unchanged)")
+        if rl and "skipped" in rl:
+            cells.append(rl["skipped"])
         else:
             cells.append("-" if not rl or rl["recovery"] is None else f"{rl['recovery']:.0%} (MC {rl['mc after']:.3f})")
         lines.append("| " + " | ".join(cells) + " |")
