@@ -176,12 +176,12 @@ def test_cpu_runs_every_float_dtype():
 def test_a_real_cpu_out_of_memory_is_read(monkeypatch):
     import torch
 
-    from mechunlearn import cli_errors
+    from mechunlearn import environment_errors
 
     with pytest.raises(RuntimeError) as e:
         torch.empty(1 << 45, dtype=torch.uint8)  # torch's own allocator failure, nothing allocated
-    assert cli_errors._is_out_of_memory(e.value)
-    msg = cli_errors.out_of_memory_message(e.value)
+    assert environment_errors.is_out_of_memory(e.value)
+    msg = environment_errors.out_of_memory_message(e.value)
     assert "tried to allocate 32.00 TiB on the CPU (main memory)" in msg and "smaller model" in msg
 
 
