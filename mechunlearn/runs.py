@@ -52,18 +52,24 @@ class Timer:
 
 
 @contextlib.contextmanager
+def captured_log(path: Path) -> Iterator[None]:
+    """Write the ``mechunlearn`` log (INFO and above) to ``path`` while the block runs."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("mechunlearn")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
+@contextlib.contextmanager
 def run_folder(out: Path, config: dict) -> Iterator[Path]:
     """Stage ``out``: write ``config.json`` and capture the ``mechunlearn`` log to ``run.log``."""
-    with staged_dir(out) as tmp:  # refuses an existing folder
+    with staged_dir(out) as tmp, captured_log(tmp / "run.log"):  # refuses an existing folder
         write_json(tmp / "config.json", config)
-        handler = logging.FileHandler(tmp / "run.log", encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root = logging.getLogger("mechunlearn")
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
-        try:
-            logging.getLogger("mechunlearn").info("configuration: %s", config)
-            yield tmp
-        finally:
-            root.removeHandler(handler)
-            handler.close()
+        logging.getLogger("mechunlearn").info("configuration: %s", config)
+        yield tmp

@@ -80,11 +80,28 @@ def quiet_stdout():
         log.info("neurox: %s", line)
 
 
-def train_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig) -> tuple[np.ndarray, np.ndarray, dict]:
-    """NeuroX probe on ``x [tokens, units]`` (labels ``y``): ``(scores, order, metrics)`` per unit.
+@dataclass
+class FittedProbe:
+    """A trained NeuroX probe with the per-unit normalisation it was trained under."""
+
+    probe: torch.nn.Module  # neurox LinearProbe: logits [n, 2] for classes (other, concept)
+    mean: np.ndarray
+    std: np.ndarray
+    metrics: dict
+
+    @torch.no_grad()
+    def concept_probability(self, x: np.ndarray) -> np.ndarray:
+        """P(concept) for each row of ``x [n, units]`` (raw activations, normalised here)."""
+        dev = next(self.probe.parameters()).device
+        z = torch.from_numpy(((x - self.mean) / self.std).astype(np.float32)).to(dev)
+        return torch.softmax(self.probe(z), dim=-1)[:, 1].cpu().numpy()
+
+
+def fit_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig) -> FittedProbe:
+    """Train a NeuroX logistic-regression probe on ``x [rows, units]`` (labels ``y``, 1 = concept).
 
     Classes are balanced with NeuroX's undersampler, capped at ``max_tokens``, z-scored per
-    unit and split into train / held-back parts; scores are the summed absolute class weights.
+    unit and split into train / held-back parts; the metrics give both accuracies.
     """
     from neurox.interpretation import linear_probe
     from neurox.interpretation.utils import balance_binary_class_data
@@ -111,13 +128,9 @@ def train_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig) -> tuple[np.ndar
             batch_size=cfg.batch_size,
             learning_rate=cfg.learning_rate,
         )
-        class_to_idx = {"other": 0, "concept": 1}
-        idx_to_class = {v: k for k, v in class_to_idx.items()}
+        idx_to_class = {0: "other", 1: "concept"}
         acc_test = linear_probe.evaluate_probe(probe, xte, yte, idx_to_class=idx_to_class, batch_size=cfg.batch_size)
         acc_train = linear_probe.evaluate_probe(probe, xtr, ytr, idx_to_class=idx_to_class, batch_size=cfg.batch_size)
-        ordering, cutoffs = linear_probe.get_neuron_ordering(probe, class_to_idx)
-    weights = probe.linear.weight.detach().cpu().numpy()  # [classes, units]
-    flat = np.abs(weights).sum(0)
     metrics = {
         "probe_accuracy_heldout": float(acc_test["__OVERALL__"]),
         "probe_accuracy_train": float(acc_train["__OVERALL__"]),
@@ -125,7 +138,21 @@ def train_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig) -> tuple[np.ndar
         "heldout_tokens": int(len(yte)),
         "epochs": epochs,
     }
-    return flat, refine_ordering(ordering, cutoffs, flat), metrics
+    return FittedProbe(probe, mu, sd, metrics)
+
+
+def train_probe(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig) -> tuple[np.ndarray, np.ndarray, dict]:
+    """NeuroX probe on ``x [tokens, units]`` (labels ``y``): ``(scores, order, metrics)`` per unit.
+
+    Scores are the summed absolute class weights; the order is NeuroX's weight-mass ordering.
+    """
+    from neurox.interpretation import linear_probe
+
+    fitted = fit_probe(x, y, cfg)
+    with quiet_stdout():
+        ordering, cutoffs = linear_probe.get_neuron_ordering(fitted.probe, {"other": 0, "concept": 1})
+    flat = np.abs(fitted.probe.linear.weight.detach().cpu().numpy()).sum(0)  # [classes, units] -> units
+    return flat, refine_ordering(ordering, cutoffs, flat), fitted.metrics
 
 
 @register_ranker("probe", ProbeConfig)
