@@ -6,7 +6,8 @@ of the real (labelled, non-padding) tokens to a *sink*:
 * :class:`NeuronStats` reduces on the fly to per-unit statistics split by label
   (count, sum, sum of squares, firing count), so memory does not grow with the corpus;
 * :class:`ShardWriter` writes safetensors shards to disk for later passes (probes);
-* :class:`InMemory` keeps everything (small corpora, tests, notebooks).
+* :class:`InMemory` keeps everything (small corpora, tests, notebooks);
+* :class:`MeanByLabel` pools one mean vector per text (document classifiers).
 
 Units are the columns of the hooked activation: MLP neurons ``[layer, d_mlp]`` for
 ``blocks.{l}.mlp.hook_post``, residual dimensions for ``hook_resid_post``, SAE features, ...
@@ -182,6 +183,32 @@ class InMemory(Sink):
         hooks = list(hooks or self.acts)
         x = np.concatenate([np.concatenate(self.acts[h]) for h in hooks], axis=1)
         return x.astype(np.float32), np.concatenate(self.labels).astype(np.int64)
+
+
+@dataclass
+class MeanByLabel(Sink):
+    """Mean activation per label value ``0..n-1``: label each text's tokens with its index
+    and this pools one vector per text (``[n, sum of d]``, float64 sums on the CPU)."""
+
+    n: int
+    sums: dict[str, torch.Tensor] = field(default_factory=dict)
+    counts: torch.Tensor | None = None
+    _first: str | None = None
+
+    def add(self, hook, acts, labels):
+        self._first = self._first or hook
+        lab = labels.cpu()
+        s = self.sums.setdefault(hook, torch.zeros(self.n, acts.shape[-1], dtype=torch.float64))
+        s.index_add_(0, lab, acts.detach().cpu().double())
+        if hook == self._first:
+            self.counts = self.counts if self.counts is not None else torch.zeros(self.n, dtype=torch.float64)
+            self.counts.index_add_(0, lab, torch.ones(len(lab), dtype=torch.float64))
+
+    def matrix(self, hooks: Sequence[str] | None = None) -> np.ndarray:
+        """``[n, sum of d]`` means, the hooks' units side by side (a label never seen gives zeros)."""
+        hooks = list(hooks or self.sums)
+        x = torch.cat([self.sums[h] for h in hooks], dim=1) / self.counts.clamp(min=1)[:, None]
+        return x.float().numpy()
 
 
 @dataclass

@@ -101,11 +101,22 @@ def filter_cmd(
     concept: str = typer.Option("harry_potter", help="Concept name or folder."),
     field: str = typer.Option("text", help="The text field of a .jsonl record or a datasets column."),
     ignore_case: bool = typer.Option(False, "--ignore-case", help="Match keywords regardless of case."),
+    probe: bool = typer.Option(
+        False, "--probe", help="Also drop documents the concept probe (NeuroX, pooled MLP activations) classifies."
+    ),
+    model: str | None = typer.Option(None, help="The probe's model (name, folder or run). [default: bundled]"),
+    threshold: float = typer.Option(0.5, help="The probe drops a document at P(concept) >= this."),
+    window: int = typer.Option(64, help="Tokens per pooled window the probe reads (the highest window counts)."),
+    device: str | None = typer.Option(None),
+    dtype: str = typer.Option("float32", help="float32 | bfloat16 | float16"),
 ) -> None:
-    """Write INPUT without the documents that mention the concept (keyword match on normalised text)."""
+    """Write INPUT without the documents that mention the concept (keyword match; --probe adds the concept probe)."""
     from mechunlearn.pipeline.filter import FilterConfig, filter_corpus
 
-    filter_corpus(FilterConfig(concept, str(input), str(output), field, ignore_case), print_fn=say)
+    cfg = FilterConfig(
+        concept, str(input), str(output), field, ignore_case, probe, model, threshold, window, device, dtype
+    )
+    filter_corpus(cfg, print_fn=say)
 
 
 def relearn_cmd(

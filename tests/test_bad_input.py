@@ -407,6 +407,18 @@ RUNNER = [
         2,
         ["'voldemort'"],
     ),
+    (
+        "filter-threshold-not-probability",
+        ["filter", "--probe", "--threshold", "1.5", "{inputs}/a_file.txt", "{cwd}/n.txt"],
+        2,
+        ["1.5", "between 0 and 1"],
+    ),
+    (
+        "filter-model-without-probe",
+        ["filter", "--model", "gemma-3-270m", "{inputs}/a_file.txt", "{cwd}/n.txt"],
+        2,
+        ["gemma-3-270m", "--probe"],
+    ),
     ("relearn-not-a-run", ["relearn", F + "/notes", "--out", OUT], 2, ["notes", "edits.json"]),
     ("relearn-split-unknown", ["relearn", F + "/notes", "--split", "thirds"], 2, ["'thirds'", "half"]),
     ("relearn-steps-zero", ["relearn", F + "/notes", "--steps", "0"], 2, ["steps", "0"]),
