@@ -56,6 +56,7 @@ def test_filter_probe_removes_keyword_free_mentions_the_keywords_miss(monkeypatc
     rec = json.loads((tmp_path / "p.txt.filter.json").read_text())
     assert rec["removed_by_probe"] == dropped_concept + dropped_other and rec["removed_by_keyword"] == 0
     assert rec["probe"] is True and rec["probe_model"] == "tiny-world-gpt2" and rec["threshold"] == 0.5
+    assert rec["probe_config"]["probe"]["lambda_l2"] == 1.0  # the probe's settings, for a rerun
     assert 0 < rec["probe_metrics"]["probe_accuracy_heldout"] <= 1
     assert "by the probe" in stdout
     assert "configuration" in (tmp_path / "p.txt.filter.log").read_text()

@@ -97,12 +97,12 @@ def judge(cfg: FilterConfig, concept: Concept) -> tuple[Judge, dict[str, Any]]:
 
     def verdicts(texts: Sequence[str]) -> list:
         by_keyword = [mentions(t) for t in texts]
-        hits = iter(
-            clf.is_concept([t for t, k in zip(texts, by_keyword, strict=True) if not k])
-        )  # the probe reads the rest
+        rest = [t for t, k in zip(texts, by_keyword, strict=True) if not k]  # the probe reads only these
+        hits = iter(clf.is_concept(rest))
         return ["keyword" if k else ("probe" if next(hits) else None) for k in by_keyword]
 
-    return verdicts, {"probe_model": model.name, "probe_metrics": clf.fitted.metrics}
+    measured = {"probe_model": model.name, "probe_config": asdict(clf.cfg), "probe_metrics": clf.fitted.metrics}
+    return verdicts, measured
 
 
 def filter_corpus(cfg: FilterConfig, *, print_fn=print) -> dict[str, Any]:
