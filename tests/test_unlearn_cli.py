@@ -213,7 +213,7 @@ def test_filter_txt_jsonl_and_datasets(monkeypatch, capsys, planted_concept_dir,
     )
     assert code == 0, err
     assert [json.loads(x)["id"] for x in (tmp_path / "out.jsonl").read_text().splitlines()] == [0, 2]
-    from datasets import Dataset, load_from_disk
+    from datasets import Dataset, DatasetDict, load_from_disk
 
     Dataset.from_dict({"text": docs}).save_to_disk(str(tmp_path / "ds"))
     code, _, err = run_cli(
@@ -221,6 +221,15 @@ def test_filter_txt_jsonl_and_datasets(monkeypatch, capsys, planted_concept_dir,
     )
     assert code == 0, err
     assert load_from_disk(str(tmp_path / "ds_out"))["text"] == ["Frodo went to Mordor.", "Paris is in France."]
+    DatasetDict(
+        {"train": Dataset.from_dict({"text": docs[:2]}), "test": Dataset.from_dict({"text": docs[2:]})}
+    ).save_to_disk(str(tmp_path / "dd"))
+    code, _, err = run_cli(
+        monkeypatch, capsys, "filter", "--concept", planted_concept_dir, tmp_path / "dd", tmp_path / "dd_out"
+    )
+    assert code == 0, err
+    split_texts = {k: list(v["text"]) for k, v in load_from_disk(str(tmp_path / "dd_out")).items()}
+    assert split_texts == {"train": ["Frodo went to Mordor."], "test": ["Paris is in France."]}  # each split kept
     # never overwrites, and the filtered file feeds `unlearn --method sft --retain-data`
     code, _, err = run_cli(
         monkeypatch, capsys, "filter", "--concept", planted_concept_dir, tmp_path / "in.txt", tmp_path / "out.txt"
