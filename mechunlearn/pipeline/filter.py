@@ -63,9 +63,13 @@ class FilterConfig:
         if self.model is not None and not self.probe:
             raise MechUnlearnError(f"--model {self.model} is only read by the probe; add --probe or drop --model")
         if self.probe:
-            from mechunlearn.concept_classifier import ClassifierConfig
+            self.classifier()  # checks the threshold and window before anything is loaded
 
-            ClassifierConfig(self.threshold, self.window)  # checks the threshold and window
+    def classifier(self):
+        """The concept probe's settings (:class:`mechunlearn.concept_classifier.ClassifierConfig`)."""
+        from mechunlearn.concept_classifier import ClassifierConfig
+
+        return ClassifierConfig(self.threshold, self.window)
 
 
 def matcher(concept: Concept, ignore_case: bool):
@@ -89,11 +93,11 @@ def judge(cfg: FilterConfig, concept: Concept) -> tuple[Judge, dict[str, Any]]:
     mentions = matcher(concept, cfg.ignore_case)
     if not cfg.probe:
         return (lambda texts: ["keyword" if mentions(t) else None for t in texts]), {}
-    from mechunlearn.concept_classifier import ClassifierConfig, ConceptClassifier
+    from mechunlearn.concept_classifier import ConceptClassifier
     from mechunlearn.stack import load_model_or_run
 
     model = load_model_or_run(cfg.model, device=cfg.device, dtype=cfg.dtype)
-    clf = ConceptClassifier.train(model, concept, ClassifierConfig(cfg.threshold, cfg.window))
+    clf = ConceptClassifier.train(model, concept, cfg.classifier())
 
     def verdicts(texts: Sequence[str]) -> list:
         by_keyword = [mentions(t) for t in texts]
