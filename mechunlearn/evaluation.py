@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mechunlearn.concepts import Fact
+from mechunlearn.errors import MechUnlearnError
 from mechunlearn.models.hooked import HookedLM
 
 log = logging.getLogger(__name__)
@@ -56,62 +57,107 @@ def _fit(ids: list[int], room: int, keep_head: int) -> list[int]:
     return ids[:keep_head] + ids[len(ids) - room + keep_head :]
 
 
+class SelfCheckFailed(MechUnlearnError):
+    """A fast path (batched scoring, KV-cached generation) disagrees with the plain computation."""
+
+
+def _mismatch(model: HookedLM, what: str) -> SelfCheckFailed:
+    from importlib.metadata import version
+
+    return SelfCheckFailed(
+        f"{what} on {model.name} under transformers {version('transformers')} and transformer-lens "
+        f"{version('transformer-lens')}: the figures would be wrong. Install the tested set "
+        "(pip install -c constraints.txt, see the README) and report these versions."
+    )
+
+
+# summed log-probs in float32 over a few tokens: batching and padding move them by ~1e-5
+SELF_CHECK_TOLERANCE = 1e-3
+SELF_CHECK_ITEMS = 2
+
+
+def _batched_option_logprobs(
+    model: HookedLM, prompts: Sequence[list[int]], options: Sequence[Sequence[list[int]]], batch_size: int
+) -> list[list[tuple[float, bool]]]:
+    """The fast path: every (prompt, option) pair is one left-padded row of a batched forward.
+
+    A row is ``prompt + option[:-1]``; left padding lines up every row's end, so the logits that
+    predict the option's tokens are the row's last ``len(option)`` positions and the unembedding
+    runs only there (``logits_to_keep``, the argument transformers documents for it). No KV cache
+    is kept or copied, so nothing depends on the cache classes of the installed transformers.
+    """
+    pairs = [(i, j) for i, opts in enumerate(options) for j in range(len(opts))]
+    # rows of similar length together: less padding
+    pairs.sort(key=lambda ij: len(prompts[ij[0]]) + len(options[ij[0]][ij[1]]))
+    out: list[list[tuple[float, bool]]] = [[(0.0, False)] * len(opts) for opts in options]
+    head = len(model.special_prefix())
+    rows_per_batch = max(1, batch_size * 4)  # batch_size counts facts; a fact has ~4 choices
+    for start in tqdm(range(0, len(pairs), rows_per_batch), desc="scoring facts", leave=False):
+        chunk = pairs[start : start + rows_per_batch]
+        opts = [options[i][j] for i, j in chunk]
+        keep = max(len(o) for o in opts)
+        rows = [_fit(prompts[i], model.n_ctx - keep, head) + o[:-1] for (i, _), o in zip(chunk, opts, strict=True)]
+        ids, mask = model.pad(rows, side="left")
+        logits = model.logits(ids, mask, logits_to_keep=keep).float()  # [rows, keep, vocab]
+        for r, ((i, j), o) in enumerate(zip(chunk, opts, strict=True)):
+            mine = logits[r, keep - len(o) :]
+            target = torch.tensor(o, device=mine.device)
+            lp = mine.gather(-1, target[:, None]).squeeze(-1) - mine.logsumexp(-1)
+            out[i][j] = (float(lp.sum()), bool((mine.argmax(-1) == target).all()))
+    return out
+
+
+def _one_sequence_option_logprobs(
+    model: HookedLM, prompt: list[int], options: Sequence[list[int]]
+) -> list[tuple[float, bool]]:
+    """The reference: each ``prompt + option`` alone, unpadded, full logits."""
+    res = []
+    for o in options:
+        ids = torch.tensor([prompt + o], device=model.device)
+        logp = torch.log_softmax(model.logits(ids)[0].float(), -1)[len(prompt) - 1 : len(prompt) - 1 + len(o)]
+        target = torch.tensor(o, device=logp.device)
+        res.append((float(logp.gather(-1, target[:, None]).sum()), bool((logp.argmax(-1) == target).all())))
+    return res
+
+
+def _self_check(
+    model: HookedLM, prompts: Sequence[list[int]], options: Sequence[Sequence[list[int]]], got: list
+) -> None:
+    """Score the first items one sequence at a time and compare with the batched scores.
+
+    The batched path relies on left padding, position ids derived from the attention mask and
+    ``logits_to_keep`` behaving as documented; a release of transformers or TransformerLens that
+    changes one of them would change every score silently. Costs a few short forwards per call.
+    """
+    for i in range(min(SELF_CHECK_ITEMS, len(prompts))):
+        if len(prompts[i]) + max(len(o) for o in options[i]) > model.n_ctx:
+            continue  # cut to fit by the batched path: not the same sequence
+        ref = _one_sequence_option_logprobs(model, prompts[i], options[i])
+        for (lp, greedy), (ref_lp, ref_greedy) in zip(got[i], ref, strict=True):
+            if abs(lp - ref_lp) > SELF_CHECK_TOLERANCE * max(1.0, abs(ref_lp)) or (
+                greedy != ref_greedy and abs(lp - ref_lp) > 1e-5
+            ):
+                raise _mismatch(
+                    model, f"batched fact scoring disagrees with one-sequence scoring ({lp:.5f} vs {ref_lp:.5f})"
+                )
+
+
 @torch.no_grad()
 def option_logprobs(
     model: HookedLM, prompts: Sequence[list[int]], options: Sequence[Sequence[list[int]]], batch_size: int = 16
 ) -> list[list[tuple[float, bool]]]:
     """For each prompt and each of its options (token lists): summed log-prob and whether it is the greedy path.
 
-    The prompt runs once (left-padded, KV cache kept); its options then run as one batch on
-    copies of that cache, so a 4-choice item costs one prompt plus four short continuations.
-    Runs the HF module inside :meth:`HookedLM.hooked`: the bridge's components sit inside it,
-    so the edits' hooks fire on every token (tests compare with whole-sequence scoring).
+    Batched (see :func:`_batched_option_logprobs`), with the edits in force; the first items are
+    checked against one-sequence scoring on every call (:func:`_self_check`), so a dependency
+    that changes what the batched path computes raises :class:`SelfCheckFailed` instead of
+    returning wrong numbers.
     """
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    out: list[list[tuple[float, bool]]] = [[] for _ in prompts]
-    head = len(model.special_prefix())
-    longest = max((len(o) for opts in options for o in opts), default=1)
-    for start in tqdm(range(0, len(order), batch_size), desc="scoring facts", leave=False):
-        idx = order[start : start + batch_size]
-        seqs = [_fit(prompts[i], model.n_ctx - longest, head) for i in idx]
-        ids, mask = model.pad(seqs, side="left")
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        rows = [r for r, i in enumerate(idx) for _ in options[i]]
-        flat = [o for i in idx for o in options[i]]
-        width = max(len(o) for o in flat)
-        cont = torch.full((len(flat), width), model.tokenizer.pad_token_id or 0, dtype=torch.long)
-        cmask = torch.zeros((len(flat), width), dtype=torch.long)
-        for r, o in enumerate(flat):
-            cont[r, : len(o)], cmask[r, : len(o)] = torch.tensor(o), 1
-        cont, cmask = cont.to(ids.device), cmask.to(ids.device)
-        sel = torch.tensor(rows, device=ids.device)
-        with model.hooked():
-            first = model.hf_model(
-                input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1
-            )
-            cache = first.past_key_values
-            cache.batch_select_indices(sel)
-            pmask = mask[sel]
-            rest = None
-            if width > 1:
-                rest = model.hf_model(
-                    input_ids=cont[:, :-1],
-                    attention_mask=torch.cat([pmask, cmask[:, :-1]], 1),
-                    position_ids=pmask.sum(-1, keepdim=True) + torch.arange(width - 1, device=ids.device)[None],
-                    past_key_values=cache,
-                    use_cache=False,
-                ).logits.float()
-        # logits predicting option token j: the prompt's last position for j = 0, option position j-1 after
-        logits = first.logits[:, -1:].float()[sel]
-        logits = logits if rest is None else torch.cat([logits, rest], 1)  # [options, width, vocab]
-        lp = logits.gather(-1, cont[..., None]).squeeze(-1) - logits.logsumexp(-1)
-        hit = logits.argmax(-1) == cont
-        real = cmask.bool()
-        total = (lp * real).sum(-1).tolist()
-        greedy = (hit | ~real).all(-1).tolist()
-        for r, row in enumerate(rows):
-            out[idx[row]].append((total[r], greedy[r]))
-    return out
+    if not prompts:
+        return []
+    got = _batched_option_logprobs(model, prompts, options, batch_size)
+    _self_check(model, prompts, options, got)
+    return got
 
 
 def score_facts(model: HookedLM, facts: Sequence[Fact], batch_size: int = 16) -> list[FactScore]:
@@ -143,7 +189,8 @@ def greedy_complete(model: HookedLM, prompts: Sequence[str], max_new_tokens: int
     """Greedy continuations of ``prompts`` (decoded new tokens), KV-cached, edits in force.
 
     Runs HF ``generate`` on the wrapped module: the bridge's components sit inside it, so
-    the edits' hooks fire on every generated token.
+    the edits' hooks fire on every generated token. The first continuation of every call is
+    checked against one teacher-forced pass (:func:`_check_generation`).
     """
     out: list[str] = []
     tok = model.tokenizer
@@ -160,8 +207,30 @@ def greedy_complete(model: HookedLM, prompts: Sequence[str], max_new_tokens: int
                 pad_token_id=tok.pad_token_id,
                 use_cache=True,
             )
+        if i == 0:
+            _check_generation(model, seqs[0], gen[0, ids.shape[1] :].tolist())
         out += [tok.decode(g[ids.shape[1] :], skip_special_tokens=True) for g in gen]
     return out
+
+
+def _check_generation(model: HookedLM, prompt: list[int], new: list[int]) -> None:
+    """Each greedy token must be the argmax of one uncached pass over prompt + continuation.
+
+    KV-cached generation runs through the bridge's attention components, which must read the
+    cache under the name the installed transformers passes it; when they do not (transformers
+    5.25 renamed ``past_key_values`` to ``cache``; transformer-lens 3.9 reads the old name), every
+    token after the first is computed without the context and generation is silently wrong.
+    """
+    eos = model.tokenizer.eos_token_id
+    if eos in new:
+        new = new[: new.index(eos) + 1]
+    if not new:
+        return
+    ids = torch.tensor([prompt + new], device=model.device)
+    logits = model.logits(ids)[0, len(prompt) - 1 : len(prompt) - 1 + len(new)].float()
+    chosen = logits.gather(-1, torch.tensor(new, device=logits.device)[:, None]).squeeze(-1)
+    if bool((chosen < logits.max(-1).values - 1e-3).any()):
+        raise _mismatch(model, "KV-cached greedy generation disagrees with an uncached pass")
 
 
 @torch.no_grad()

@@ -1,13 +1,17 @@
-"""Fact scoring: the KV-shared, teacher-forced scores equal whole-sequence scoring and greedy generation."""
+"""Fact scoring: the batched, teacher-forced scores equal whole-sequence scoring and greedy generation,
+and both fast paths (batched scoring, KV-cached generation) refuse to return numbers that disagree."""
 
 import pytest
 import torch
 
 from mechunlearn.concepts import Fact
 from mechunlearn.edits import NeuronAblation
-from mechunlearn.evaluation import greedy_complete, option_logprobs, score_facts
+from mechunlearn.evaluation import SelfCheckFailed, greedy_complete, option_logprobs, score_facts
 from mechunlearn.models import load_model
 from mechunlearn.ranking import Neuron
+
+# pins numerical behaviour: also run on the newest releases by `make test-latest`
+pytestmark = pytest.mark.numerics
 
 FACTS = [
     Fact("The capital of France is", "Paris", ("Rome", "Paris", "New York City", "Berlin")),
@@ -26,7 +30,7 @@ def whole_sequence(model, prompt, option):
     )
 
 
-def test_kv_shared_scores_equal_whole_sequence_scores_with_edits_in_force(tiny_model_dir):
+def test_batched_scores_equal_whole_sequence_scores_with_edits_in_force(tiny_model_dir):
     m = load_model(tiny_model_dir, device="cpu")
     m.edits.append(NeuronAblation([Neuron(0, i) for i in range(0, m.d_mlp, 3)]))
     prompts = [m.encode(f.prompt) for f in FACTS]
@@ -53,3 +57,39 @@ def test_multiple_choice_fields():
     s = score_facts(m, FACTS)
     assert s[2].mc is None and s[2].p_right is None
     assert all(0 <= x.p_right <= 1 and isinstance(x.mc, bool) for x in s[:2])
+
+
+def test_scoring_refuses_when_batched_scores_disagree_with_one_sequence_scores(tiny_gpt2_dir, monkeypatch):
+    """A padding mask that lets rows attend to their padding (what a changed dependency could do) is caught."""
+    from importlib.metadata import version
+
+    from mechunlearn.models.hooked import HookedLM
+
+    m = load_model(tiny_gpt2_dir, device="cpu")
+    short, long = m.encode("Paris"), m.encode("Frodo carried the One Ring to the top of")
+    options = [[m.encode_continuation("Rome"), m.encode_continuation("Paris")]] * 2
+    assert len(option_logprobs(m, [short, long], options)) == 2  # agrees as it is
+    real_pad = HookedLM.pad
+
+    def attends_to_padding(self, seqs, side="right"):
+        ids, mask = real_pad(self, seqs, side)
+        return ids, torch.ones_like(mask)
+
+    monkeypatch.setattr(HookedLM, "pad", attends_to_padding)
+    with pytest.raises(SelfCheckFailed, match=f"transformers {version('transformers')}"):
+        option_logprobs(m, [short, long], options)
+
+
+def test_generation_refuses_a_continuation_an_uncached_pass_would_not_choose(tiny_gpt2_dir, monkeypatch):
+    m = load_model(tiny_gpt2_dir, device="cpu")
+    assert len(greedy_complete(m, ["Harry Potter went to"], 4)) == 1  # agrees as it is
+    real_generate = m.hf_model.generate
+
+    def generate_with_a_wrong_last_token(**kwargs):
+        out = real_generate(**kwargs)
+        out[:, -1] = (out[:, -1] + 1) % m.tokenizer.vocab_size
+        return out
+
+    monkeypatch.setattr(m.hf_model, "generate", generate_with_a_wrong_last_token)
+    with pytest.raises(SelfCheckFailed, match="generation disagrees"):
+        greedy_complete(m, ["Harry Potter went to"], 4)
