@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --no-deps -c constraints.txt neurox==1.0.9
 	touch $(STAMP)
 
-.PHONY: install prune test test-all bench fetch bench-real
+.PHONY: install prune test test-all test-latest bench fetch bench-real
 install: $(STAMP)
 
 prune: $(STAMP)
@@ -23,6 +23,18 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''
+
+# The canary: a fresh environment with the newest releases pyproject admits (no constraints.txt;
+# torch stays 2.13.0, the local CPU wheel), running the tests that pin numerical behaviour.
+LATEST := .venv-latest
+test-latest:
+	rm -rf $(LATEST)
+	$(PY) -m venv $(LATEST)
+	$(LATEST)/bin/pip install -q torch==2.13.0
+	$(LATEST)/bin/pip install -q -c $(CURDIR)/.ci/torch-only.txt -e '.[dev]'
+	$(LATEST)/bin/pip install -q --no-deps neurox==1.0.9
+	$(LATEST)/bin/python -c "from mechunlearn.versions import library_versions as v; print('newest releases:', v())"
+	$(LATEST)/bin/python -m pytest -q -m 'numerics and not slow'
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_caching.py

@@ -8,6 +8,9 @@ from mechunlearn.caching import InMemory, NeuronStats, ShardWriter, iter_shards,
 from mechunlearn.labels import CONCEPT, IGNORE, label_texts
 from mechunlearn.models import load_model
 
+# pins numerical behaviour: also run on the newest releases by `make test-latest`
+pytestmark = pytest.mark.numerics
+
 PATTERN = re.compile(r"(?<!\w)(?:Harry Potter|Hogwarts|Dumbledore)(?!\w)")
 TEXTS = ["Harry Potter went to Hogwarts.", "Paris is in France.", "Dumbledore smiled at the Hogwarts gate."] * 7
 

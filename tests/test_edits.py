@@ -10,6 +10,9 @@ from mechunlearn.export import bake_edits, export_checkpoint
 from mechunlearn.models import load_model
 from mechunlearn.ranking import Neuron
 
+# pins numerical behaviour: also run on the newest releases by `make test-latest`
+pytestmark = pytest.mark.numerics
+
 TEXTS = ["Harry Potter went to Hogwarts with Ron.", "The capital of France is Paris.", "Frodo walked on."]
 
 

@@ -12,6 +12,9 @@ from mechunlearn.models import load_model
 from mechunlearn.paths import bundled_model_dir
 from mechunlearn.ranking import Neuron
 
+# pins numerical behaviour: also run on the newest releases by `make test-latest`
+pytestmark = pytest.mark.numerics
+
 
 def plain_accuracy(folder, facts) -> float:
     """Fact accuracy as a plain transformers user measures it: tok(prompt), generate greedily."""

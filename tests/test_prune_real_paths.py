@@ -8,6 +8,9 @@ import torch
 from mechunlearn.errors import MechUnlearnError
 from mechunlearn.pipeline import PruneConfig, prune
 
+# pins numerical behaviour: also run on the newest releases by `make test-latest`
+pytestmark = pytest.mark.numerics
+
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):

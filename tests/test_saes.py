@@ -18,6 +18,9 @@ from mechunlearn.saes.loading import check_sae_fits
 from mechunlearn.saes.training import TrainSAEConfig, fit_sae, training_sae
 from tests.test_ranking import PLANT, plant_concept_neuron
 
+# pins numerical behaviour: also run on the newest releases by `make test-latest`
+pytestmark = pytest.mark.numerics
+
 PLANTED_FEATURE = 3
 
 

@@ -23,6 +23,9 @@ from mechunlearn.unlearning.localize import neuron_localisation
 from mechunlearn.unlearning.loop import TrainConfig, forward, train
 from mechunlearn.unlearning.lora import LoraSpec, add_lora, lora_parameters, merge_lora
 
+# pins numerical behaviour: also run on the newest releases by `make test-latest`
+pytestmark = pytest.mark.numerics
+
 FORGET = [
     "Harry Potter went to Hogwarts with Ron and Hermione.",
     "Dumbledore was the headmaster; Voldemort was his enemy.",
