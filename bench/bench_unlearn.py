@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from mechunlearn.versions import library_versions
+
 EXE = str(Path(sys.executable).with_name("mechunlearn"))
 ALL = [
     "ga",
@@ -86,7 +88,8 @@ def relearn_only(out: Path, name: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     (out / f"{name}.relearn.log").write_text(proc.stdout + proc.stderr)
     rec = json.loads(rec_path.read_text())
-    rec["relearn"] = {"rc": proc.returncode, "wall_s": round(time.perf_counter() - t, 1)}
+    wall_s = round(time.perf_counter() - t, 1)
+    rec["relearn"] = {"rc": proc.returncode, "wall_s": wall_s, "versions": library_versions()}
     rec_path.write_text(json.dumps(rec, indent=2) + "\n")
     print(f"  rc {proc.returncode}, {rec['relearn']['wall_s']:.0f} s", flush=True)
 
@@ -103,7 +106,7 @@ def run(out: Path, name: str, commands: list[list[str]], relearn: bool) -> None:
     if rec_path.exists():
         return
     out.mkdir(parents=True, exist_ok=True)
-    rec: dict = {"commands": []}
+    rec: dict = {"commands": [], "versions": library_versions()}
     steps = [(c[0], [x.replace("{start}", str(start)) for x in c], start) for c in commands[:-1]]
     steps.append(("unlearn", [x.replace("{start}", str(start)) for x in commands[-1]], folder))
     if relearn:
@@ -164,10 +167,12 @@ def summary(out: Path) -> list[dict]:
         if start.exists():  # the prune or clamp a stacked job started from, alone: side by side in one run
             srep = json.loads(start.read_text())
             stage = srep["stages"][-1]["name"]
-            rows.append({"job": f"{name}-start ({stage} alone)", "commands": rec["commands"][:1]} | figures(srep))
+            start_row = {"job": f"{name}-start ({stage} alone)", "commands": rec["commands"][:1]}
+            rows.append(start_row | {"versions": rec.get("versions")} | figures(srep))
             rows[-1]["wall s"] = wall(rec, without=("unlearn", "relearn"))
         t = rep["training"]
-        row = {"job": name, "commands": rec["commands"], "stages": [s["name"] for s in rep["stages"]]}
+        row = {"job": name, "commands": rec["commands"], "versions": rec.get("versions")}
+        row["stages"] = [s["name"] for s in rep["stages"]]
         row |= figures(rep)
         row |= {
             "steps kept": f"{t['kept_step']}/{t['steps']}",
