@@ -135,6 +135,8 @@ def main() -> None:
     p.add_argument("--table", action="store_true", help="print the tables of finished runs and exit")
     a = p.parse_args()
     if a.table:
+        if not any((a.out / "runs").glob("*.json")):  # run folders are not committed: keep the committed summary
+            sys.exit(f"no run records under {a.out / 'runs'}; {a.out / 'summary.json'} is left as it is")
         (a.out / "summary.json").write_text(json.dumps(summary(a.out), indent=1) + "\n")
         print(table(a.out))
         return
