@@ -119,6 +119,8 @@ def main() -> None:
     if a.child:
         rss_child(a.model, a.child)
         return
+    from mechunlearn.versions import library_versions
+
     torch.set_num_threads(2)
     res = {"throughput": throughput(a.model, a.tokens, a.repeats)}
     runs = []
@@ -129,6 +131,7 @@ def main() -> None:
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     res["rss"] = runs
     res["rss_growth"] = runs[1]["peak_rss_mb"] / runs[0]["peak_rss_mb"] - 1
+    res["versions"] = library_versions()
     print(json.dumps(res, indent=2))
 
 

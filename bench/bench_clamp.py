@@ -40,6 +40,7 @@ def main() -> None:
     from mechunlearn.ranking.base import FEATURE_RANKERS, Ranking
     from mechunlearn.ranking.sae_store import rank_features
     from mechunlearn.saes import load_sae
+    from mechunlearn.versions import library_versions
 
     p = argparse.ArgumentParser()
     p.add_argument("--sae", default="saes/tiny-world-gpt2/blocks.2.hook_resid_pre")
@@ -86,6 +87,7 @@ def main() -> None:
                 curves[f"{name} {mode} {value:g}"] = c
     a.out.mkdir(parents=True, exist_ok=True)
     result = {"sae": a.sae, "before": base, "rank_seconds": rank_seconds, "rows": rows}
+    result["versions"] = library_versions()
     (a.out / "sweep.json").write_text(json.dumps(result, indent=1) + "\n")
     fig = tradeoff_figure(curves, base, "SAE feature clamping on tiny-world-gpt2 (features at blocks.2.hook_resid_pre)")
     fig.update_xaxes(title_text="features clamped (top-k, log scale)")

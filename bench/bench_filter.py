@@ -65,7 +65,9 @@ def main() -> None:
     ap.add_argument("--model", default="bundled")
     args = ap.parse_args()
     passages = origins()
-    summary = {"model": args.model, "runs": {}}
+    from mechunlearn.versions import library_versions
+
+    summary = {"model": args.model, "runs": {}, "versions": library_versions()}
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "corpus.txt"
         src.write_text("".join(p[0] + "\n" for p in passages))

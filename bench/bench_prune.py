@@ -29,6 +29,7 @@ def main() -> None:
     from mechunlearn.plots import tradeoff_figure, write_html
     from mechunlearn.ranking import RANKERS, Ranking, rank
     from mechunlearn.ranking.data import probing_items
+    from mechunlearn.versions import library_versions
 
     p = argparse.ArgumentParser()
     p.add_argument("--ks", default="8,16,32,64,128,256,512")
@@ -76,6 +77,7 @@ def main() -> None:
         "rank_seconds": rank_seconds,
         "curves": curves,
         "probe_metrics": rankings["probe"].metrics,
+        "versions": library_versions(),
     }
     (a.out / "sweep.json").write_text(json.dumps(result, indent=2))
     write_html(

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from mechunlearn.versions import library_versions
+
 MODELS = ["gemma-3-270m", "smollm2-135m-instruct"]
 EXE = str(Path(sys.executable).with_name("mechunlearn"))
 
@@ -63,6 +65,7 @@ def run(out: Path, name: str, args: list[str]) -> None:
     (out / "runs").mkdir(parents=True, exist_ok=True)
     (out / "runs" / f"{name}.log").write_text(proc.stdout + proc.stderr)
     rec = {"command": "mechunlearn " + " ".join(args), "rc": proc.returncode, "wall_s": round(wall, 1)}
+    rec["versions"] = library_versions()
     if proc.returncode == 0 and args[0] == "evaluate":
         rec["evaluate"] = json.loads(proc.stdout)
     elif proc.returncode == 0 and args[0] == "train-sae":
@@ -83,7 +86,7 @@ def summary(out: Path) -> dict:
     res = {}
     for rec_path in sorted((out / "runs").glob("*.json")):
         rec = json.loads(rec_path.read_text())
-        entry = {k: rec[k] for k in ("command", "rc", "wall_s")}
+        entry = {k: rec[k] for k in ("command", "rc", "wall_s", "versions") if k in rec}
         if "report" in rec:
             rep = json.loads(Path(rec["report"]).read_text())
             keys = headline_keys(rep["before"])
@@ -132,6 +135,8 @@ def main() -> None:
     p.add_argument("--table", action="store_true", help="print the tables of finished runs and exit")
     a = p.parse_args()
     if a.table:
+        if not any((a.out / "runs").glob("*.json")):  # run folders are not committed: keep the committed summary
+            sys.exit(f"no run records under {a.out / 'runs'}; {a.out / 'summary.json'} is left as it is")
         (a.out / "summary.json").write_text(json.dumps(summary(a.out), indent=1) + "\n")
         print(table(a.out))
         return

@@ -34,6 +34,7 @@ from mechunlearn.unlearning import make_method
 from mechunlearn.unlearning.data import UnlearnData, default_items
 from mechunlearn.unlearning.localize import intersect, localisation
 from mechunlearn.unlearning.loop import TrainConfig, train
+from mechunlearn.versions import library_versions
 
 RUN_KEYS = ("method", "forget_kind", "localize", "eval_every", "max_retain_drop")
 
@@ -113,7 +114,7 @@ def main() -> None:
             default_items(concept, "forget", run.get("forget_kind") or type(method).forget_kind),
             default_items(concept, "retain"),
         )
-        record: dict = {"key": key(cfg), "config": cfg, "start": base}
+        record: dict = {"key": key(cfg), "config": cfg, "start": base, "versions": library_versions()}
         if "localize" in run:
             ranking = Ranking.load(a.ranking or f"probes/{model.name}/harry_potter/attribution")
             loc = intersect(localisation(model, ranking, int(run["localize"])), method.trainable(model))
