@@ -10,8 +10,9 @@ known subset is what the base model got right). Deeb & Roger find ~88% for most 
 As an attacker would (and as Deeb & Roger report), the attack is the best of a few learning
 rates, each from the same unlearned weights. One rate is not enough: the distractors of a
 multiple-choice item are answers of other facts of the same concept, so fine-tuning on half of
-them primes those names everywhere — on the *unedited* gemma-3-270m, 20 steps at lr 2e-5
-lowered the other half from 1.000 to 0.814 — and a rate that teaches one model damages another.
+them primes those names everywhere — one attack at lr 2e-5 lowered the measured half of a
+SimNPO-unlearned gemma-3-270m from 0.881 to 0.814 (bench/RESULTS.md) — and a rate that teaches
+one model damages another.
 """
 
 from __future__ import annotations
