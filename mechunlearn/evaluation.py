@@ -71,39 +71,124 @@ def _mismatch(model: HookedLM, what: str) -> SelfCheckFailed:
     )
 
 
-# summed log-probs in float32 over a few tokens: batching and padding move them by ~1e-5
-SELF_CHECK_TOLERANCE = 1e-3
-SELF_CHECK_ITEMS = 2
+# per option token: batching and padding move a float32 log-prob by ~1e-6, a bfloat16 one by ~1e-2
+SELF_CHECK_TOLERANCE = {torch.float32: 1e-3, torch.float64: 1e-6}
+HALF_PRECISION_TOLERANCE = 0.1
+
+
+def _packing_limit(model: HookedLM) -> int:
+    """The longest row whose attention a custom mask can state for every layer.
+
+    Within a sliding window every key is in reach, so a causal mask is the whole truth; past it
+    only the model's own mask knows each layer's window.
+    """
+    window = getattr(model.hf_model.config, "sliding_window", None)
+    return min(model.n_ctx, window) if isinstance(window, int) and window > 0 else model.n_ctx
+
+
+def _rows(
+    model: HookedLM, prompts: Sequence[list[int]], options: Sequence[Sequence[list[int]]]
+) -> tuple[list[tuple[int, list[int], list[int]]], list[tuple[int, list[int], list[int]]]]:
+    """Rows ``(fact, option indices, prompt)``: packed (a fact's options in one row) and plain (one option each)."""
+    head, limit = len(model.special_prefix()), _packing_limit(model)
+    packed, plain = [], []
+    for i, (prompt, opts) in enumerate(zip(prompts, options, strict=True)):
+        if len(opts) > 1 and len(prompt) + sum(len(o) - 1 for o in opts) <= limit:
+            packed.append((i, list(range(len(opts))), prompt))
+        else:
+            plain += [(i, [j], _fit(prompt, model.n_ctx - len(o), head)) for j, o in enumerate(opts)]
+    return packed, plain
+
+
+def _packed_mask(
+    rows: list[tuple[int, list[int], list[int]]],
+    options: Sequence[Sequence[list[int]]],
+    width: int,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Additive 4D attention mask ``[rows, 1, width, width]`` and position ids of left-padded packed rows.
+
+    The prompt is causal; each option block sees the prompt and, causally, itself, at positions
+    continuing the prompt's; padding sees only itself (no empty softmax rows).
+    """
+    allow = torch.zeros((len(rows), width, width), dtype=torch.bool, device=device)
+    pos = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+    for r, (i, js, prompt) in enumerate(rows):
+        blocks = [len(options[i][j]) - 1 for j in js]
+        p0, plen = width - len(prompt) - sum(blocks), len(prompt)
+        allow[r, :p0, :p0] = torch.eye(p0, dtype=torch.bool, device=device)
+        allow[r, p0 : p0 + plen, p0 : p0 + plen] = torch.ones(plen, plen, device=device).tril().bool()
+        pos[r, p0 : p0 + plen] = torch.arange(plen, device=device)
+        b0 = p0 + plen
+        for blen in blocks:
+            allow[r, b0 : b0 + blen, p0 : p0 + plen] = True
+            allow[r, b0 : b0 + blen, b0 : b0 + blen] = torch.ones(blen, blen, device=device).tril().bool()
+            pos[r, b0 : b0 + blen] = plen + torch.arange(blen, device=device)
+            b0 += blen
+    mask = torch.zeros(allow.shape, dtype=dtype, device=device).masked_fill_(~allow, torch.finfo(dtype).min)
+    return mask[:, None], pos
+
+
+def _score_batch(
+    model: HookedLM,
+    rows: list[tuple[int, list[int], list[int]]],
+    options: Sequence[Sequence[list[int]]],
+    packed: bool,
+    out: list[list[tuple[float, bool]]],
+) -> None:
+    """Score one batch of rows into ``out[fact][option]``.
+
+    A row is the prompt followed by, for each of its options, the option's tokens but the last (a
+    *block*). Left padding lines up every row's end, so the logits that predict the options'
+    tokens (the prompt's last position, then every block position) are the row's last positions
+    and the unembedding runs only there (``logits_to_keep``). A packed row's blocks each see the
+    prompt and themselves only, at the positions they would have right after the prompt: a 4D
+    attention mask and explicit position ids, both of which transformers takes as given. A plain
+    row holds one block and runs with the ordinary padding mask.
+    """
+    seqs = [prompt + [t for j in js for t in options[i][j][:-1]] for i, js, prompt in rows]
+    tails = [len(s) - len(prompt) + 1 for s, (_, _, prompt) in zip(seqs, rows, strict=True)]
+    keep = max(tails)
+    ids, mask = model.pad(seqs, side="left")
+    if packed:
+        mask4, pos = _packed_mask(rows, options, ids.shape[1], ids.device, next(model.hf_model.parameters()).dtype)
+        with model.hooked():
+            logits = model.hf_model(
+                input_ids=ids, attention_mask=mask4, position_ids=pos, logits_to_keep=keep, use_cache=False
+            ).logits
+    else:
+        logits = model.logits(ids, mask, logits_to_keep=keep)
+    logits = logits.float()  # [rows, keep, vocab]
+    for r, (i, js, _) in enumerate(rows):
+        last = keep - tails[r]  # the prompt's last position among the kept ones
+        start = last + 1
+        for j in js:
+            o = options[i][j]
+            mine = torch.cat([logits[r, last : last + 1], logits[r, start : start + len(o) - 1]])
+            target = torch.tensor(o, device=mine.device)
+            lp = mine.gather(-1, target[:, None]).squeeze(-1) - mine.logsumexp(-1)
+            out[i][j] = (float(lp.sum()), bool((mine.argmax(-1) == target).all()))
+            start += len(o) - 1
 
 
 def _batched_option_logprobs(
     model: HookedLM, prompts: Sequence[list[int]], options: Sequence[Sequence[list[int]]], batch_size: int
 ) -> list[list[tuple[float, bool]]]:
-    """The fast path: every (prompt, option) pair is one left-padded row of a batched forward.
+    """The fast path: a fact's options packed into one row after its prompt, rows batched (see :func:`_score_batch`).
 
-    A row is ``prompt + option[:-1]``; left padding lines up every row's end, so the logits that
-    predict the option's tokens are the row's last ``len(option)`` positions and the unembedding
-    runs only there (``logits_to_keep``, the argument transformers documents for it). No KV cache
-    is kept or copied, so nothing depends on the cache classes of the installed transformers.
+    No KV cache is kept or copied, so nothing depends on the cache classes of the installed
+    transformers; the prompt still runs once per fact. Facts whose packed row would be longer
+    than the model's sliding window (or context) run one row per option instead.
     """
-    pairs = [(i, j) for i, opts in enumerate(options) for j in range(len(opts))]
-    # rows of similar length together: less padding
-    pairs.sort(key=lambda ij: len(prompts[ij[0]]) + len(options[ij[0]][ij[1]]))
     out: list[list[tuple[float, bool]]] = [[(0.0, False)] * len(opts) for opts in options]
-    head = len(model.special_prefix())
-    rows_per_batch = max(1, batch_size * 4)  # batch_size counts facts; a fact has ~4 choices
-    for start in tqdm(range(0, len(pairs), rows_per_batch), desc="scoring facts", leave=False):
-        chunk = pairs[start : start + rows_per_batch]
-        opts = [options[i][j] for i, j in chunk]
-        keep = max(len(o) for o in opts)
-        rows = [_fit(prompts[i], model.n_ctx - keep, head) + o[:-1] for (i, _), o in zip(chunk, opts, strict=True)]
-        ids, mask = model.pad(rows, side="left")
-        logits = model.logits(ids, mask, logits_to_keep=keep).float()  # [rows, keep, vocab]
-        for r, ((i, j), o) in enumerate(zip(chunk, opts, strict=True)):
-            mine = logits[r, keep - len(o) :]
-            target = torch.tensor(o, device=mine.device)
-            lp = mine.gather(-1, target[:, None]).squeeze(-1) - mine.logsumexp(-1)
-            out[i][j] = (float(lp.sum()), bool((mine.argmax(-1) == target).all()))
+    packed, plain = _rows(model, prompts, options)
+    batches = []
+    for rows, is_packed in ((packed, True), (plain, False)):
+        rows = sorted(rows, key=lambda row: len(row[2]) + sum(len(options[row[0]][j]) for j in row[1]))
+        batches += [(rows[k : k + batch_size], is_packed) for k in range(0, len(rows), batch_size)]
+    for rows, is_packed in tqdm(batches, desc="scoring facts", leave=False):
+        _score_batch(model, rows, options, is_packed, out)
     return out
 
 
@@ -123,20 +208,22 @@ def _one_sequence_option_logprobs(
 def _self_check(
     model: HookedLM, prompts: Sequence[list[int]], options: Sequence[Sequence[list[int]]], got: list
 ) -> None:
-    """Score the first items one sequence at a time and compare with the batched scores.
+    """Score the first packed fact and the first plain one one sequence at a time; compare.
 
-    The batched path relies on left padding, position ids derived from the attention mask and
-    ``logits_to_keep`` behaving as documented; a release of transformers or TransformerLens that
-    changes one of them would change every score silently. Costs a few short forwards per call.
+    The batched path relies on left padding, custom 4D attention masks, explicit position ids and
+    ``logits_to_keep`` behaving as transformers documents them; a release of transformers or
+    TransformerLens that changes one of them would change every score silently. Costs a few
+    short forwards per call.
     """
-    for i in range(min(SELF_CHECK_ITEMS, len(prompts))):
+    packed, plain = _rows(model, prompts, options)
+    checked = {rows[0][0] for rows in (packed, plain) if rows}
+    per_token = SELF_CHECK_TOLERANCE.get(next(model.hf_model.parameters()).dtype, HALF_PRECISION_TOLERANCE)
+    for i in sorted(checked):
         if len(prompts[i]) + max(len(o) for o in options[i]) > model.n_ctx:
             continue  # cut to fit by the batched path: not the same sequence
         ref = _one_sequence_option_logprobs(model, prompts[i], options[i])
-        for (lp, greedy), (ref_lp, ref_greedy) in zip(got[i], ref, strict=True):
-            if abs(lp - ref_lp) > SELF_CHECK_TOLERANCE * max(1.0, abs(ref_lp)) or (
-                greedy != ref_greedy and abs(lp - ref_lp) > 1e-5
-            ):
+        for o, (lp, greedy), (ref_lp, ref_greedy) in zip(options[i], got[i], ref, strict=True):
+            if abs(lp - ref_lp) > per_token * len(o) or (greedy != ref_greedy and abs(lp - ref_lp) > 1e-5):
                 raise _mismatch(
                     model, f"batched fact scoring disagrees with one-sequence scoring ({lp:.5f} vs {ref_lp:.5f})"
                 )
@@ -148,8 +235,8 @@ def option_logprobs(
 ) -> list[list[tuple[float, bool]]]:
     """For each prompt and each of its options (token lists): summed log-prob and whether it is the greedy path.
 
-    Batched (see :func:`_batched_option_logprobs`), with the edits in force; the first items are
-    checked against one-sequence scoring on every call (:func:`_self_check`), so a dependency
+    Batched (see :func:`_batched_option_logprobs`), with the edits in force; a fact of each kind of
+    row is checked against one-sequence scoring on every call (:func:`_self_check`), so a dependency
     that changes what the batched path computes raises :class:`SelfCheckFailed` instead of
     returning wrong numbers.
     """

@@ -59,16 +59,19 @@ def test_multiple_choice_fields():
     assert all(0 <= x.p_right <= 1 and isinstance(x.mc, bool) for x in s[:2])
 
 
-def test_scoring_refuses_when_batched_scores_disagree_with_one_sequence_scores(tiny_gpt2_dir, monkeypatch):
-    """A padding mask that lets rows attend to their padding (what a changed dependency could do) is caught."""
+def test_scoring_refuses_when_padding_is_attended(monkeypatch):
+    """One-option facts run as plain padded rows; a mask that lets them attend to padding is caught.
+
+    On the bundled model: a random tiny model's attention is too flat for the error to show.
+    """
     from importlib.metadata import version
 
     from mechunlearn.models.hooked import HookedLM
 
-    m = load_model(tiny_gpt2_dir, device="cpu")
-    short, long = m.encode("Paris"), m.encode("Frodo carried the One Ring to the top of")
-    options = [[m.encode_continuation("Rome"), m.encode_continuation("Paris")]] * 2
-    assert len(option_logprobs(m, [short, long], options)) == 2  # agrees as it is
+    m = load_model(device="cpu")
+    prompts = [m.encode("Paris"), m.encode("Frodo carried the One Ring to the top of")]
+    options = [[m.encode_continuation("the big Rome gate at Hogwarts")]] * 2
+    assert len(option_logprobs(m, prompts, options)) == 2  # agrees as it is
     real_pad = HookedLM.pad
 
     def attends_to_padding(self, seqs, side="right"):
@@ -77,7 +80,43 @@ def test_scoring_refuses_when_batched_scores_disagree_with_one_sequence_scores(t
 
     monkeypatch.setattr(HookedLM, "pad", attends_to_padding)
     with pytest.raises(SelfCheckFailed, match=f"transformers {version('transformers')}"):
-        option_logprobs(m, [short, long], options)
+        option_logprobs(m, prompts, options)
+
+
+def test_scoring_refuses_when_the_packed_rows_mask_is_ignored(monkeypatch):
+    """A release that dropped custom 4D masks would let each choice see the others: caught."""
+    m = load_model(device="cpu")
+    prompts = [m.encode(f.prompt) for f in FACTS[:2]]
+    options = [[m.encode_continuation(o + " at Hogwarts by the gate") for o in f.choices] for f in FACTS[:2]]
+    assert len(option_logprobs(m, prompts, options)) == 2
+    real_forward = m.hf_model.forward
+
+    def drops_4d_masks(*args, attention_mask=None, **kwargs):
+        if attention_mask is not None and attention_mask.dim() == 4:
+            attention_mask = None
+        return real_forward(*args, attention_mask=attention_mask, **kwargs)
+
+    monkeypatch.setattr(m.hf_model, "forward", drops_4d_masks)
+    with pytest.raises(SelfCheckFailed, match="batched fact scoring disagrees"):
+        option_logprobs(m, prompts, options)
+
+
+def test_gemma3_packs_choices_within_its_sliding_window_and_scores_them_exactly(tiny_tokenizer_dir, tmp_path):
+    """Packed rows carry one mask for every layer, so they are used only where no window cuts them."""
+    from conftest import build_tiny_model_dir
+
+    from mechunlearn.evaluation import _rows
+
+    m = load_model(build_tiny_model_dir("gemma3_text", tiny_tokenizer_dir, tmp_path / "g"), device="cpu")
+    prompts = [m.encode(f.prompt) for f in FACTS[:2]]
+    options = [[m.encode_continuation(o) for o in f.choices] for f in FACTS[:2]]
+    assert _rows(m, prompts, options)[1]  # a window of 8 tokens: the longer fact runs one row per choice
+    m.hf_model.config.sliding_window = 64
+    assert [len(r) for r in _rows(m, prompts, options)] == [2, 0]  # within the window: packed
+    for p, opts, res in zip(prompts, options, option_logprobs(m, prompts, options), strict=True):
+        for o, (lp, greedy) in zip(opts, res, strict=True):
+            ref_lp, ref_greedy = whole_sequence(m, p, o)
+            assert lp == pytest.approx(ref_lp, abs=1e-4) and greedy == ref_greedy
 
 
 def test_generation_refuses_a_continuation_an_uncached_pass_would_not_choose(tiny_gpt2_dir, monkeypatch):
