@@ -196,6 +196,33 @@ def test_relearn_reports_recovery(monkeypatch, capsys, tmp_path):
     assert "recovery" in stdout
 
 
+def _run_without_config(folder, config_text):
+    """A run folder whose edits.json records a known subset and whose config.json is ``config_text``."""
+    folder.mkdir()
+    stack = {"base_model": "bundled", "edits": [], "plain_checkpoint": None, "known": {"facts": {"forget": [0, 1]}}}
+    (folder / "edits.json").write_text(json.dumps(stack))
+    if config_text is not None:
+        (folder / "config.json").write_text(config_text)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("config_text", "words"),
+    [(None, "config.json is missing"), ("{not json", "config.json"), ('{"seed": 0}', "records no concept")],
+    ids=["missing", "malformed", "no-concept"],
+)
+def test_relearn_refuses_a_run_whose_config_does_not_name_its_concept(tmp_path, config_text, words):
+    """It used to fall back to harry_potter silently: a different concept's facts measured as 'forgotten'."""
+    from mechunlearn.errors import MechUnlearnError
+    from mechunlearn.pipeline.relearn import RelearnConfig, relearn
+
+    run = _run_without_config(tmp_path / "run", config_text)
+    with pytest.raises(MechUnlearnError, match=words) as e:
+        relearn(RelearnConfig(str(run), out=str(tmp_path / "r")), print_fn=lambda *a: None)
+    assert str(run) in str(e.value)
+    assert not (tmp_path / "r").exists()
+
+
 def test_filter_txt_jsonl_and_datasets(monkeypatch, capsys, planted_concept_dir, tmp_path):
     docs = ["Frodo went to Mordor.", "The Hogwárts feast began.", "Paris is in France.", "Dumbledore smiled."]
     (tmp_path / "in.txt").write_text("\n".join(docs) + "\n")
