@@ -196,6 +196,25 @@ def test_relearn_reports_recovery(monkeypatch, capsys, tmp_path):
     assert "recovery" in stdout
 
 
+@pytest.mark.parametrize(("method", "side_rows"), [("sft", 10), ("grad_diff", 2)])
+def test_epochs_count_passes_over_the_data_the_method_reads(
+    monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path, method, side_rows
+):
+    """sft reads only retain rows: one epoch is one pass over them (10 rows, 2 a step: 5 steps), not over
+    the 2 forget rows it never reads; a method that reads forget rows counts passes over those."""
+    (tmp_path / "f.txt").write_text("Harry went to Hogwarts.\nDumbledore smiled.\n")
+    (tmp_path / "r.txt").write_text("".join(f"Frodo walked {i} miles to Mordor.\n" for i in range(10)))
+    out = tmp_path / "u"
+    args = ["unlearn", "--model", tiny_gpt2_dir, "--concept", planted_concept_dir, "--method", method]
+    args += ["--epochs", "1", "--batch-size", "2", "--lr", "1e-4", "--no-budget", "--out", out]
+    args += ["--forget-data", tmp_path / "f.txt", "--retain-data", tmp_path / "r.txt"]
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 0, err
+    t = json.loads((out / "report.json").read_text())["training"]
+    assert (t["forget_examples"], t["retain_examples"]) == (2, 10)
+    assert t["steps"] == t["method_config"]["steps"] == side_rows // 2
+
+
 def _run_without_config(folder, config_text):
     """A run folder whose edits.json records a known subset and whose config.json is ``config_text``."""
     folder.mkdir()
