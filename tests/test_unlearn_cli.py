@@ -1,6 +1,7 @@
 """`mechunlearn unlearn`, `relearn` and `filter` as a user runs them: layout, stacks in every
 direction (edits kept in force and baked), rerunnable config, plain-HF export."""
 
+import hashlib
 import json
 
 import pytest
@@ -175,23 +176,50 @@ def test_without_a_method_the_default_recipe_runs_and_is_written_out_in_full(
     assert lora.method == RECIPE.method and lora.localize is None
 
 
+def _digest(params) -> str:
+    """An exact hash of the weights' bytes."""
+    h = hashlib.sha256()
+    for p in params:
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def test_relearn_reports_recovery(monkeypatch, capsys, tmp_path):
+    import mechunlearn.pipeline.relearn as relearn_module
+    from mechunlearn.stack import load_stack
+
     out = tmp_path / "u"  # the bundled model: it knows its corpus' facts, so there is something to forget
     code, _, err = run_cli(
         monkeypatch, capsys, "unlearn", "--method", "ga", "--steps", "6", "--lr", "1e-3", "--no-budget", "--out", out
     )
     assert code == 0, err
+    # the weights relearn trains (all but the embeddings, its default), as the unlearn run left them
+    unlearned = _digest(load_stack(out, device="cpu")[0].trainable_parameters(embeddings=False))
+    seen = []  # (weights at the start of each rate's attack, at its end)
+    real_train = relearn_module.train
+
+    def watched_train(model, method, data, cfg, params, **kw):
+        start = _digest(params)
+        result = real_train(model, method, data, cfg, params, **kw)
+        seen.append((start, _digest(params)))
+        return result
+
+    monkeypatch.setattr(relearn_module, "train", watched_train)
     code, stdout, err = run_cli(
         monkeypatch, capsys, "relearn", out, "--steps", "3", "--lr", "1e-5", "--lr", "1e-3", "--out", tmp_path / "r"
     )
     assert code == 0, err
     rep = json.loads((tmp_path / "r" / "report.json").read_text())
-    assert [a["lr"] for a in rep["attempts"]] == [1e-5, 1e-3]  # each from the unlearned weights; the best counts
+    assert [a["lr"] for a in rep["attempts"]] == [1e-5, 1e-3]
+    # each rate's attack starts from the unlearned weights (not from the previous rate's result)
+    assert [start for start, _ in seen] == [unlearned, unlearned]
+    assert all(end != start for start, end in seen)  # ... and each one moved them
     assert rep["after_relearning"] == max((a["after"] for a in rep["attempts"]), key=lambda x: x["known"])
     assert rep["trained_on"] >= 1 and rep["measured_on"] >= 1
     assert {"greedy", "known", "n"} <= set(rep["after_relearning"])
     assert rep["before_relearning"]["known"] < 1.0  # gradient ascent forgot some of the measured half
-    assert rep["after_relearning"]["known"] >= rep["before_relearning"]["known"]  # relearning brings some back
+    # relearning on one half brings back some of the other half's forgotten facts
+    assert rep["after_relearning"]["known"] > rep["before_relearning"]["known"] and rep["recovery"] > 0
     assert (tmp_path / "r" / "config.json").is_file() and (tmp_path / "r" / "run.log").is_file()
     assert "recovery" in stdout
 
