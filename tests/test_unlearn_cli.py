@@ -149,7 +149,13 @@ def test_lora_and_localised_runs_report_what_moved(
         assert t["lora"]["r"] == 4
     else:
         assert t["localisation"]["units"] == 6 and t["localisation"]["kind"] == "mlp_neurons"
-    assert AutoModelForCausalLM.from_pretrained(out / "model") is not None
+    # the exported checkpoint holds the update, and only in the MLP matrices it was allowed into
+    start = AutoModelForCausalLM.from_pretrained(tiny_gpt2_dir).state_dict()
+    after = AutoModelForCausalLM.from_pretrained(out / "model").state_dict()
+    moved = {k: int((after[k] != start[k]).sum()) for k in start if not torch.equal(after[k], start[k])}
+    assert moved and all(k.split(".mlp.")[-1] in ("c_fc.weight", "c_fc.bias", "c_proj.weight") for k in moved), moved
+    if "--localize" in extra:  # no more entries than the 6 neurons' input columns, biases and output rows
+        assert sum(moved.values()) <= t["params_updated"]
 
 
 def test_without_a_method_the_default_recipe_runs_and_is_written_out_in_full(
