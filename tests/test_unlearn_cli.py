@@ -130,6 +130,40 @@ def test_clamp_then_unlearn_trains_under_the_clamp_and_keeps_it_live(
     assert [e.kind for e in load_run(tmp_path / "third", device="cpu").edits] == ["sae_clamp", "sae_clamp"]
 
 
+def test_localising_to_sae_features_keeps_the_update_in_their_decoder_span(
+    monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, sae_dir, tmp_path, store
+):
+    """--localize-from an SAE feature ranking: the MLP output projections writing into the SAE's hook
+    (block 0's, for blocks.1.hook_resid_pre) move only within the span of the top features' decoder
+    directions; every other weight stays bit-identical."""
+    from safetensors.torch import load_file
+
+    from mechunlearn.ranking.base import Ranking
+
+    clamped = tmp_path / "clamped"  # a clamp run writes the SAE feature ranking it used in ranking/
+    code, _, err = run_cli(monkeypatch, capsys, "clamp", "--model", tiny_gpt2_dir, "--concept", planted_concept_dir,
+                           "--sae", sae_dir, "--top-k", "4", "--no-budget", "--out", clamped)  # fmt: skip
+    assert code == 0, err
+    out = tmp_path / "u"
+    args = unlearn_args(planted_concept_dir, out, "--model", tiny_gpt2_dir, "--method", "ga", "--no-budget")
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--localize-from", clamped / "ranking", "--localize", "3")
+    assert code == 0, err
+    loc = json.loads((out / "report.json").read_text())["training"]["localisation"]
+    assert (loc["kind"], loc["units"], loc["layers"]) == ("sae_features", 3, [0])
+    start = AutoModelForCausalLM.from_pretrained(tiny_gpt2_dir).state_dict()
+    after = AutoModelForCausalLM.from_pretrained(out / "model").state_dict()
+    key = "transformer.h.0.mlp.c_proj.weight"  # Conv1D: [d_mlp, d_model], a neuron's output is a row
+    assert [k for k in start if not torch.equal(start[k], after[k])] == [key]
+    delta = (after[key] - start[key]).double()
+    top = Ranking.load(clamped / "ranking").top_features(3)
+    dirs = load_file(str(sae_dir / "sae_weights.safetensors"))["W_dec"][top].double()  # [3, d_model]
+    onto_span = dirs.T @ torch.linalg.pinv(dirs @ dirs.T) @ dirs  # orthogonal projection onto their span
+    residual = delta - delta @ onto_span
+    assert delta.norm() > 1e-4  # the update is real ...
+    assert residual.norm() <= 1e-5 * delta.norm()  # ... and lies in the span
+    assert torch.linalg.matrix_rank(delta, atol=1e-6 * float(delta.norm())) <= 3
+
+
 @pytest.mark.parametrize("extra", [["--lora", "r=4,alpha=8"], ["--localize", "6", "--localize-method", "probeless"]])
 def test_lora_and_localised_runs_report_what_moved(
     monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path, store, extra
