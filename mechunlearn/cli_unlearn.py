@@ -24,7 +24,9 @@ def unlearn_cmd(
     ),
     option: list[str] = typer.Option([], "--option", "-o", help="Method option KEY=VALUE (e.g. beta=0.1)."),
     steps: int | None = typer.Option(None, help="Optimiser steps. [default: the method's]"),
-    epochs: float | None = typer.Option(None, help="Passes over the forget data (instead of --steps)."),
+    epochs: float | None = typer.Option(
+        None, help="Passes over the forget data (retain data for sft) (instead of --steps)."
+    ),
     lr: float | None = typer.Option(None, help="Learning rate. [default: the method's]"),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Forget rows per step. [default: the method's]"),
     grad_accum: int | None = typer.Option(None, "--grad-accum", help="Micro-steps per optimiser step. [default: 1]"),

@@ -1,7 +1,9 @@
-"""One small next-token training loop, shared by the bundled model's training and retraining.
+"""One small training loop over pre-built batches, with the loss as a function argument.
 
-The loss is a function argument, so a method that needs another objective (gradient
-ascent, KL to a frozen model, ...) composes its loss instead of subclassing a trainer.
+Two things train in it: the bundled model (:mod:`mechunlearn.bundled.train`, next-token loss)
+and ``clamp --bake``'s distillation (:mod:`mechunlearn.distill`, KL to the clamped model).
+Retraining (``prune --retrain``, :mod:`mechunlearn.retrain`) and gradient unlearning run in
+:mod:`mechunlearn.unlearning.loop` instead; retraining takes only :class:`TrainStats` from here.
 """
 
 from __future__ import annotations

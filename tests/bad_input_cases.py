@@ -200,6 +200,8 @@ RUNNER = [
         ["gemma-3-270m", "--probe"],
     ),
     ("relearn-not-a-run", ["relearn", F + "/notes", "--out", OUT], 2, ["notes", "edits.json"]),
+    ("relearn-no-config", ["relearn", F + "/run_no_config", "--out", OUT], 2, ["run_no_config", "config.json"]),
+    ("relearn-bad-config", ["relearn", F + "/run_bad_config", "--out", OUT], 2, ["run_bad_config", "config.json:1"]),
     ("relearn-split-unknown", ["relearn", F + "/notes", "--split", "thirds"], 2, ["'thirds'", "half"]),
     ("relearn-steps-zero", ["relearn", F + "/notes", "--steps", "0"], 2, ["steps", "0"]),
     ("relearn-lr-zero", ["relearn", F + "/notes", "--lr", "1e-5", "--lr", "0"], 2, ["lr", "0"]),

@@ -137,6 +137,11 @@ def bed(tmp_path_factory, tiny_gpt2_dir, planted_concept_dir) -> dict[str, Path]
     _write(foreign / "bad_stack" / "edits.json", '{"base_model": "bundled", "edits": [')
     _write(foreign / "old_stack" / "edits.json", json.dumps({"edits": []}))
     _write(foreign / "garbage_ranking" / "ranking.json", "{not json")
+    # run folders relearn could attack but for their config.json (which names the concept)
+    known_stack = {"base_model": "bundled", "edits": [], "plain_checkpoint": None, "known": {"facts": {"forget": [0]}}}
+    _write(foreign / "run_no_config" / "edits.json", json.dumps(known_stack))
+    _write(foreign / "run_bad_config" / "edits.json", json.dumps(known_stack))
+    _write(foreign / "run_bad_config" / "config.json", '{"concept": ')
     _write(foreign / "garbage_model" / "config.json", "{}")
     shutil.copytree(tiny_gpt2_dir, foreign / "no_weights")
     for f in (foreign / "no_weights").glob("*.safetensors"):

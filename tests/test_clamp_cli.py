@@ -62,7 +62,7 @@ def test_bake_distils_into_a_plain_checkpoint(
     assert code == 0, err
     report = json.loads((out / "report.json").read_text())
     e = report["edit"]
-    assert e["kl_baked_vs_clamped_retain"] >= 0 and e["distill"]["steps"] > 0
+    assert e["distill"]["steps"] > 0  # the recorded KL is checked against the unedited model's below
     assert e["export_parity_max_abs_diff"] <= 1e-4
     assert [s["name"] for s in report["stages"]] == ["before", "clamped", "baked"]
     assert report["after"] == report["baked"] and report["clamped_only"]["retain_ppl"] > 0

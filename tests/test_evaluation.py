@@ -56,7 +56,12 @@ def test_multiple_choice_fields():
     m = load_model(device="cpu")
     s = score_facts(m, FACTS)
     assert s[2].mc is None and s[2].p_right is None
-    assert all(0 <= x.p_right <= 1 and isinstance(x.mc, bool) for x in s[:2])
+    for f, got in zip(FACTS[:2], s[:2], strict=True):  # against whole-sequence scores of every choice
+        lps = [whole_sequence(m, m.encode(f.prompt), m.encode_continuation(c))[0] for c in f.choices]
+        right = f.choices.index(f.answer)
+        z = sum(torch.exp(torch.tensor(lps, dtype=torch.float64) - max(lps)).tolist())
+        assert got.p_right == pytest.approx(float(torch.exp(torch.tensor(lps[right] - max(lps)))) / z, abs=1e-4)
+        assert got.mc is (max(range(len(lps)), key=lps.__getitem__) == right)
 
 
 def test_scoring_refuses_when_padding_is_attended(monkeypatch):

@@ -163,6 +163,29 @@ def test_train_sae_command_writes_sae_lens_folder(monkeypatch, capsys, tiny_gpt2
     assert code == 2 and "already exists" in err
 
 
+def test_train_sae_records_how_many_times_it_went_over_the_corpus(tiny_gpt2_dir, tmp_path):
+    """A corpus that fits the activation buffer is run through the model once and reshuffled for every
+    pass: 8,192 training tokens from a corpus of under 2,000 are about five passes, not the one model pass."""
+    from mechunlearn.saes.training import train_sae
+
+    docs = [f"The fox jumped over {i} lazy dogs at Hogwarts." for i in range(60)]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(docs) + "\n")
+    cfg = TrainSAEConfig(
+        model=str(tiny_gpt2_dir), hook="blocks.0.hook_resid_post", d_sae=48, tokens=8192, corpus=[str(corpus)]
+    )
+    cfg.out, cfg.device = str(tmp_path / "sae"), "cpu"
+    training = train_sae(cfg, print_fn=lambda *a: None)["training"]
+    model = load_model(tiny_gpt2_dir, device="cpu")
+    bos = len(model.special_prefix())
+    trained_on = [d for i, d in enumerate(docs) if i % cfg.heldout_every]  # every 20th is held out
+    corpus_tokens = sum(len(model.encode(d)) - bos for d in trained_on)
+    assert training["corpus_tokens"] == corpus_tokens
+    assert training["tokens"] == 8192
+    assert training["epochs_over_corpus"] == round(8192 / corpus_tokens, 2)
+    assert training["epochs_over_corpus"] > 4  # ~5 passes over 1,644 tokens
+
+
 # ---- clamping --------------------------------------------------------------------------
 def test_clamp_modes_on_features():
     f = torch.tensor([[0.0, 2.0, 5.0], [1.0, 0.5, 0.0]])

@@ -1,6 +1,7 @@
 """`mechunlearn unlearn`, `relearn` and `filter` as a user runs them: layout, stacks in every
 direction (edits kept in force and baked), rerunnable config, plain-HF export."""
 
+import hashlib
 import json
 
 import pytest
@@ -129,6 +130,40 @@ def test_clamp_then_unlearn_trains_under_the_clamp_and_keeps_it_live(
     assert [e.kind for e in load_run(tmp_path / "third", device="cpu").edits] == ["sae_clamp", "sae_clamp"]
 
 
+def test_localising_to_sae_features_keeps_the_update_in_their_decoder_span(
+    monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, sae_dir, tmp_path, store
+):
+    """--localize-from an SAE feature ranking: the MLP output projections writing into the SAE's hook
+    (block 0's, for blocks.1.hook_resid_pre) move only within the span of the top features' decoder
+    directions; every other weight stays bit-identical."""
+    from safetensors.torch import load_file
+
+    from mechunlearn.ranking.base import Ranking
+
+    clamped = tmp_path / "clamped"  # a clamp run writes the SAE feature ranking it used in ranking/
+    code, _, err = run_cli(monkeypatch, capsys, "clamp", "--model", tiny_gpt2_dir, "--concept", planted_concept_dir,
+                           "--sae", sae_dir, "--top-k", "4", "--no-budget", "--out", clamped)  # fmt: skip
+    assert code == 0, err
+    out = tmp_path / "u"
+    args = unlearn_args(planted_concept_dir, out, "--model", tiny_gpt2_dir, "--method", "ga", "--no-budget")
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--localize-from", clamped / "ranking", "--localize", "3")
+    assert code == 0, err
+    loc = json.loads((out / "report.json").read_text())["training"]["localisation"]
+    assert (loc["kind"], loc["units"], loc["layers"]) == ("sae_features", 3, [0])
+    start = AutoModelForCausalLM.from_pretrained(tiny_gpt2_dir).state_dict()
+    after = AutoModelForCausalLM.from_pretrained(out / "model").state_dict()
+    key = "transformer.h.0.mlp.c_proj.weight"  # Conv1D: [d_mlp, d_model], a neuron's output is a row
+    assert [k for k in start if not torch.equal(start[k], after[k])] == [key]
+    delta = (after[key] - start[key]).double()
+    top = Ranking.load(clamped / "ranking").top_features(3)
+    dirs = load_file(str(sae_dir / "sae_weights.safetensors"))["W_dec"][top].double()  # [3, d_model]
+    onto_span = dirs.T @ torch.linalg.pinv(dirs @ dirs.T) @ dirs  # orthogonal projection onto their span
+    residual = delta - delta @ onto_span
+    assert delta.norm() > 1e-4  # the update is real ...
+    assert residual.norm() <= 1e-5 * delta.norm()  # ... and lies in the span
+    assert torch.linalg.matrix_rank(delta, atol=1e-6 * float(delta.norm())) <= 3
+
+
 @pytest.mark.parametrize("extra", [["--lora", "r=4,alpha=8"], ["--localize", "6", "--localize-method", "probeless"]])
 def test_lora_and_localised_runs_report_what_moved(
     monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path, store, extra
@@ -148,7 +183,13 @@ def test_lora_and_localised_runs_report_what_moved(
         assert t["lora"]["r"] == 4
     else:
         assert t["localisation"]["units"] == 6 and t["localisation"]["kind"] == "mlp_neurons"
-    assert AutoModelForCausalLM.from_pretrained(out / "model") is not None
+    # the exported checkpoint holds the update, and only in the MLP matrices it was allowed into
+    start = AutoModelForCausalLM.from_pretrained(tiny_gpt2_dir).state_dict()
+    after = AutoModelForCausalLM.from_pretrained(out / "model").state_dict()
+    moved = {k: int((after[k] != start[k]).sum()) for k in start if not torch.equal(after[k], start[k])}
+    assert moved and all(k.split(".mlp.")[-1] in ("c_fc.weight", "c_fc.bias", "c_proj.weight") for k in moved), moved
+    if "--localize" in extra:  # no more entries than the 6 neurons' input columns, biases and output rows
+        assert sum(moved.values()) <= t["params_updated"]
 
 
 def test_without_a_method_the_default_recipe_runs_and_is_written_out_in_full(
@@ -175,25 +216,98 @@ def test_without_a_method_the_default_recipe_runs_and_is_written_out_in_full(
     assert lora.method == RECIPE.method and lora.localize is None
 
 
+def _digest(params) -> str:
+    """An exact hash of the weights' bytes."""
+    h = hashlib.sha256()
+    for p in params:
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def test_relearn_reports_recovery(monkeypatch, capsys, tmp_path):
+    import mechunlearn.pipeline.relearn as relearn_module
+    from mechunlearn.stack import load_stack
+
     out = tmp_path / "u"  # the bundled model: it knows its corpus' facts, so there is something to forget
     code, _, err = run_cli(
         monkeypatch, capsys, "unlearn", "--method", "ga", "--steps", "6", "--lr", "1e-3", "--no-budget", "--out", out
     )
     assert code == 0, err
+    # the weights relearn trains (all but the embeddings, its default), as the unlearn run left them
+    unlearned = _digest(load_stack(out, device="cpu")[0].trainable_parameters(embeddings=False))
+    seen = []  # (weights at the start of each rate's attack, at its end)
+    real_train = relearn_module.train
+
+    def watched_train(model, method, data, cfg, params, **kw):
+        start = _digest(params)
+        result = real_train(model, method, data, cfg, params, **kw)
+        seen.append((start, _digest(params)))
+        return result
+
+    monkeypatch.setattr(relearn_module, "train", watched_train)
     code, stdout, err = run_cli(
         monkeypatch, capsys, "relearn", out, "--steps", "3", "--lr", "1e-5", "--lr", "1e-3", "--out", tmp_path / "r"
     )
     assert code == 0, err
     rep = json.loads((tmp_path / "r" / "report.json").read_text())
-    assert [a["lr"] for a in rep["attempts"]] == [1e-5, 1e-3]  # each from the unlearned weights; the best counts
+    assert [a["lr"] for a in rep["attempts"]] == [1e-5, 1e-3]
+    # each rate's attack starts from the unlearned weights (not from the previous rate's result)
+    assert [start for start, _ in seen] == [unlearned, unlearned]
+    assert all(end != start for start, end in seen)  # ... and each one moved them
     assert rep["after_relearning"] == max((a["after"] for a in rep["attempts"]), key=lambda x: x["known"])
     assert rep["trained_on"] >= 1 and rep["measured_on"] >= 1
     assert {"greedy", "known", "n"} <= set(rep["after_relearning"])
     assert rep["before_relearning"]["known"] < 1.0  # gradient ascent forgot some of the measured half
-    assert rep["after_relearning"]["known"] >= rep["before_relearning"]["known"]  # relearning brings some back
+    # relearning on one half brings back some of the other half's forgotten facts
+    assert rep["after_relearning"]["known"] > rep["before_relearning"]["known"] and rep["recovery"] > 0
     assert (tmp_path / "r" / "config.json").is_file() and (tmp_path / "r" / "run.log").is_file()
     assert "recovery" in stdout
+
+
+@pytest.mark.parametrize(("method", "side_rows"), [("sft", 10), ("grad_diff", 2)])
+def test_epochs_count_passes_over_the_data_the_method_reads(
+    monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path, method, side_rows
+):
+    """sft reads only retain rows: one epoch is one pass over them (10 rows, 2 a step: 5 steps), not over
+    the 2 forget rows it never reads; a method that reads forget rows counts passes over those."""
+    (tmp_path / "f.txt").write_text("Harry went to Hogwarts.\nDumbledore smiled.\n")
+    (tmp_path / "r.txt").write_text("".join(f"Frodo walked {i} miles to Mordor.\n" for i in range(10)))
+    out = tmp_path / "u"
+    args = ["unlearn", "--model", tiny_gpt2_dir, "--concept", planted_concept_dir, "--method", method]
+    args += ["--epochs", "1", "--batch-size", "2", "--lr", "1e-4", "--no-budget", "--out", out]
+    args += ["--forget-data", tmp_path / "f.txt", "--retain-data", tmp_path / "r.txt"]
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 0, err
+    t = json.loads((out / "report.json").read_text())["training"]
+    assert (t["forget_examples"], t["retain_examples"]) == (2, 10)
+    assert t["steps"] == t["method_config"]["steps"] == side_rows // 2
+
+
+def _run_without_config(folder, config_text):
+    """A run folder whose edits.json records a known subset and whose config.json is ``config_text``."""
+    folder.mkdir()
+    stack = {"base_model": "bundled", "edits": [], "plain_checkpoint": None, "known": {"facts": {"forget": [0, 1]}}}
+    (folder / "edits.json").write_text(json.dumps(stack))
+    if config_text is not None:
+        (folder / "config.json").write_text(config_text)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("config_text", "words"),
+    [(None, "config.json is missing"), ("{not json", "config.json"), ('{"seed": 0}', "records no concept")],
+    ids=["missing", "malformed", "no-concept"],
+)
+def test_relearn_refuses_a_run_whose_config_does_not_name_its_concept(tmp_path, config_text, words):
+    """It used to fall back to harry_potter silently: a different concept's facts measured as 'forgotten'."""
+    from mechunlearn.errors import MechUnlearnError
+    from mechunlearn.pipeline.relearn import RelearnConfig, relearn
+
+    run = _run_without_config(tmp_path / "run", config_text)
+    with pytest.raises(MechUnlearnError, match=words) as e:
+        relearn(RelearnConfig(str(run), out=str(tmp_path / "r")), print_fn=lambda *a: None)
+    assert str(run) in str(e.value)
+    assert not (tmp_path / "r").exists()
 
 
 def test_filter_txt_jsonl_and_datasets(monkeypatch, capsys, planted_concept_dir, tmp_path):

@@ -108,8 +108,7 @@ def relearn(cfg: RelearnConfig, *, print_fn=print) -> dict[str, Any]:
         raise MechUnlearnError(
             f"{cfg.run_dir}/edits.json records no known-fact subset; rerun the stage with this version"
         )
-    concept_name = next((s.get("concept") for s in [read_json_safe(Path(cfg.run_dir) / "config.json")] if s), None)
-    concept = load_concept(concept_name or "harry_potter")
+    concept = load_concept(run_concept(Path(cfg.run_dir)))
     out = Path(cfg.out) if cfg.out else default_out("relearn", Path(cfg.run_dir).name)
     timer = Timer()
     with timer("load"):
@@ -172,10 +171,28 @@ def relearn(cfg: RelearnConfig, *, print_fn=print) -> dict[str, Any]:
     return report
 
 
-def read_json_safe(path: Path) -> dict | None:
+def run_concept(run_dir: Path) -> str:
+    """The concept a run folder's ``config.json`` names: the facts relearning trains on and measures.
+
+    Without it there is no telling which facts were unlearned, so a missing or unreadable file is an error.
+    """
     import json
 
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise MechUnlearnError(
+            f"{path} is missing: relearn reads the run's concept from it; "
+            "give a folder a stage wrote, with its config.json"
+        )
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise MechUnlearnError(f"{path} could not be read ({e}); relearn reads the run's concept from it") from e
+    except json.JSONDecodeError as e:
+        raise MechUnlearnError(
+            f"{path}:{e.lineno}: malformed JSON ({e.msg}); relearn reads the run's concept from it"
+        ) from e
+    concept = config.get("concept") if isinstance(config, dict) else None
+    if not isinstance(concept, str) or not concept:
+        raise MechUnlearnError(f"{path} records no concept; relearn needs to know which concept the run unlearned")
+    return concept

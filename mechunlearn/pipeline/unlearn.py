@@ -160,7 +160,7 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
             max_len=cfg.max_len,
             seed=cfg.seed,
         )
-        method = cfg.make_method(len(data.forget))
+        method = cfg.make_method(len(data.forget), len(data.retain))
         m = method.cfg
         tcfg = TrainConfig.of(
             method,

@@ -28,6 +28,12 @@ def document_batches(model: HookedLM, docs: Sequence[str], batch_size: int) -> I
         yield ids, mask, keep
 
 
+def corpus_tokens(model: HookedLM, docs: Sequence[str]) -> int:
+    """How many activations one pass over ``docs`` yields (real non-BOS tokens, as the stream keeps them)."""
+    prefix = len(model.special_prefix())
+    return sum(max(0, len(model.encode(d)[: model.n_ctx]) - prefix) for d in docs)
+
+
 @torch.no_grad()
 def hook_activations(model: HookedLM, hook: str, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Activations ``[batch, pos, d]`` at ``hook`` (edits in force).

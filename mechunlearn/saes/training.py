@@ -25,7 +25,7 @@ from mechunlearn.errors import MechUnlearnError
 from mechunlearn.io import ensure_new_dir, read_jsonl, read_lines, write_json
 from mechunlearn.models import HookedLM, load_model
 from mechunlearn.runs import Timer, run_folder
-from mechunlearn.saes.activations import ActivationStream
+from mechunlearn.saes.activations import ActivationStream, corpus_tokens
 from mechunlearn.saes.loading import activation_size
 from mechunlearn.saes.quality import measure_sae
 
@@ -187,9 +187,10 @@ def train_sae(cfg: TrainSAEConfig, *, print_fn=print) -> dict[str, Any]:
     with run_folder(out, full) as tmp:
         log.info("training on %d documents, measuring on %d held-out documents", len(train_docs), len(held))
         with timer("train"):
-            sae, trainer, stream = fit_sae(model, cfg, train_docs)
+            sae, trainer, _ = fit_sae(model, cfg, train_docs)
         with timer("measure"):
             quality = measure_sae(model, sae, cfg.hook, held)
+        n_corpus = corpus_tokens(model, train_docs)
         sae.save_inference_model(str(tmp))
         save_file({"sparsity": trainer.log_feature_sparsity}, str(tmp / SPARSITY_FILENAME))
         report = {
@@ -198,8 +199,10 @@ def train_sae(cfg: TrainSAEConfig, *, print_fn=print) -> dict[str, Any]:
                 "steps": trainer.n_training_steps,
                 "tokens": trainer.n_training_samples,
                 "corpus_documents": len(train_docs),
-                "corpus_tokens": len(stream._all) if stream._all is not None else None,
-                "epochs_over_corpus": stream.epochs,
+                "corpus_tokens": n_corpus,
+                # passes the training made over the corpus: a corpus that fits the buffer is run through
+                # the model once (stream.epochs == 1) and reshuffled for each pass, so count the tokens
+                "epochs_over_corpus": round(trainer.n_training_samples / max(1, n_corpus), 2),
                 "dead_features_at_end": int(trainer.dead_neurons.sum()),
                 "sae_lens_version": sae.cfg.metadata.sae_lens_training_version,
             },

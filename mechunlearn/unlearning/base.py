@@ -62,7 +62,7 @@ class Step:
     forget: Outputs | None  # None for methods that do not use forget rows
     retain: Outputs | None  # None for methods that do not use retain rows
     extra: dict[str, Outputs]
-    ctx: Any  # mechunlearn.unlearning.loop.Context (reference model, precomputed values, random targets)
+    ctx: Any  # mechunlearn.unlearning.context.Context (reference model, precomputed values, the run's rng)
 
 
 @dataclass

@@ -161,6 +161,8 @@ def train(
     after every step the same function is applied to the change, so entries it zeroes stay
     bit-identical. ``budget`` (calibrated on the starting model) is checked every ``eval_every`` steps;
     ``probe`` (e.g. forget-fact accuracy on the validation split) is recorded beside each check.
+    A non-finite loss stops training and restores the weights of the last check within the budget
+    (without a budget: the starting weights); ``kept_step`` says which.
     """
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
@@ -211,7 +213,9 @@ def train(
         model.hf_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.hf_model.train()  # HF checkpoints only in training mode (dropout-free models then match eval)
     every = cfg.eval_every or max(1, min(cfg.steps // 5, MAX_CHECK_INTERVAL))
-    snapshot = {id(p): p.detach().clone() for p in params}
+    # the last weights known good, and their step: refreshed only at a passed budget check (a copy
+    # of every weight each step would cost as much memory as the model), so without a budget it is step 0
+    snapshot, snapped = {id(p): p.detach().clone() for p in params}, 0
     kept, curve, checks, tokens, stopped = 0, [], [], 0, f"ran all {cfg.steps} steps"
     t0 = time.perf_counter()
     try:
@@ -251,8 +255,11 @@ def train(
                 k: float(f"{v:.6g}") for k, v in parts_sum.items()
             }
             if not all(math.isfinite(v) for v in parts_sum.values()):
-                stopped = f"loss became non-finite at step {step}; kept step {kept}"
                 _restore(params, snapshot)
+                kept = snapped
+                stopped = f"loss became non-finite at step {step}; kept step {kept}" + (
+                    " (the starting weights)" if kept == 0 else ", the last check within the retain budget"
+                )
                 curve.append(point)
                 break
             if budget is not None and (step % every == 0 or step == cfg.steps):
@@ -274,7 +281,8 @@ def train(
                     )
                     curve.append(point)
                     break
-                snapshot, kept = {id(p): p.detach().clone() for p in params}, step
+                snapshot, snapped = {id(p): p.detach().clone() for p in params}, step
+                kept = step
             elif budget is None:
                 kept = step
             curve.append(point)

@@ -1,10 +1,11 @@
 """``min_posterior``: minimise the probability of each forget token, via log(1 - p).
 
-    L = -mean_t log(1 - p(x_t | x_<t)) over forget targets with log p >= threshold + NLL_retain
+    L = -(1/N) sum_t [log p(x_t | x_<t) >= threshold] log(1 - p(x_t | x_<t)) + NLL_retain
 
-LLM360 Analysis360 (arXiv 2408.00761): unlike gradient ascent (-log p, unbounded) the
-forget term vanishes once a token is improbable; tokens whose log-probability is already
-below ``threshold`` (-15) are left out. log(1 - p) is computed as the log-sum-exp of every
+over the N forget target tokens. LLM360 Analysis360 (arXiv 2408.00761): unlike gradient ascent
+(-log p, unbounded) the forget term vanishes once a token is improbable; tokens whose
+log-probability is already below ``threshold`` (-15) are left out of the sum (still counted in
+N, as in Analysis360's code). log(1 - p) is computed as the log-sum-exp of every
 other token's logit minus that of all logits, which stays finite as p -> 1.
 """
 
