@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from mechunlearn.versions import library_versions
+from mechunlearn.core.versions import library_versions
 
 EXE = str(Path(sys.executable).with_name("mechunlearn"))
 ALL = [

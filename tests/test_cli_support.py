@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 import pytest
 
-from mechunlearn import interrupts, progress
-from mechunlearn.config_types import check_values, describe, matches
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.core import interrupts, progress
+from mechunlearn.core.config_types import check_values, describe, matches
+from mechunlearn.core.errors import MechUnlearnError
 
 
 @pytest.fixture(autouse=True)
@@ -117,7 +117,7 @@ class Mode(str, enum.Enum):
 def test_a_value_outside_a_choice_is_a_usage_error(capsys):
     import typer
 
-    from mechunlearn.cli_errors import run
+    from mechunlearn.cli.errors import run
 
     app = typer.Typer()
 
@@ -176,7 +176,7 @@ def test_cpu_runs_every_float_dtype():
 def test_a_real_cpu_out_of_memory_is_read(monkeypatch):
     import torch
 
-    from mechunlearn import environment_errors
+    from mechunlearn.cli import environment_errors
 
     with pytest.raises(RuntimeError) as e:
         torch.empty(1 << 45, dtype=torch.uint8)  # torch's own allocator failure, nothing allocated
@@ -186,7 +186,7 @@ def test_a_real_cpu_out_of_memory_is_read(monkeypatch):
 
 
 def test_command_line_flags_override_a_config_file_and_replace_its_alternative():
-    from mechunlearn.cli_options import merged
+    from mechunlearn.cli.options import merged
 
     base = {"top_k": 64, "method": "probe", "max_retain_drop": 0.03}
     out = merged(base, {"ratio": 0.1, "method": None}, {"max_retain_drop": None}, either=("top_k", "ratio"))

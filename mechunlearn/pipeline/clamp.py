@@ -14,19 +14,20 @@ from typing import Any
 
 import torch
 
-from mechunlearn.budget import choose_size
-from mechunlearn.concepts import load_concept
-from mechunlearn.distill import distil, kl_between
+from mechunlearn.concepts.folders import load_concept
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.io import ensure_new_dir, write_json
+from mechunlearn.core.paths import home
+from mechunlearn.core.runs import Timer, default_out
 from mechunlearn.edits import SAEClamp
-from mechunlearn.errors import MechUnlearnError
-from mechunlearn.export import export_checkpoint
-from mechunlearn.io import ensure_new_dir, write_json
-from mechunlearn.models import HookedLM
-from mechunlearn.paths import home
+from mechunlearn.edits.export import export_checkpoint
+from mechunlearn.evaluation.budget import choose_size
+from mechunlearn.evaluation.plots import feature_ranking_figure, write_html
+from mechunlearn.evaluation.report import markdown_table, stage_table
+from mechunlearn.models.hooked import HookedLM, model_slug
 from mechunlearn.pipeline.config import DEFAULT_CLAMP, DEFAULT_SAE_HOOK, ClampConfig
 from mechunlearn.pipeline.stage import finish, stage_run
 from mechunlearn.pipeline.start import load_start
-from mechunlearn.plots import feature_ranking_figure, write_html
 from mechunlearn.ranking.base import Ranking
 from mechunlearn.ranking.sae_store import (
     check_feature_ranking_matches,
@@ -34,10 +35,8 @@ from mechunlearn.ranking.sae_store import (
     make_feature_config,
     rank_features,
 )
-from mechunlearn.ranking.store import model_slug
-from mechunlearn.report import markdown_table, stage_table
-from mechunlearn.runs import Timer, default_out
 from mechunlearn.saes.loading import check_sae_fits, load_sae, sae_reference
+from mechunlearn.training.distill import distil, kl_between
 
 log = logging.getLogger("mechunlearn.clamp")
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mechunlearn.concepts import load_concept
-from mechunlearn.io import ensure_new_dir, write_json
-from mechunlearn.plots import ranking_figure, top_table, write_html
+from mechunlearn.concepts.folders import load_concept
+from mechunlearn.core.io import ensure_new_dir, write_json
+from mechunlearn.core.runs import default_out, run_folder
+from mechunlearn.edits.stack import load_model_or_run
+from mechunlearn.evaluation.plots import ranking_figure, top_table, write_html
 from mechunlearn.ranking import Ranking, rank
 from mechunlearn.ranking.store import make_config
-from mechunlearn.runs import default_out, run_folder
-from mechunlearn.stack import load_model_or_run
 
 
 def rank_job(

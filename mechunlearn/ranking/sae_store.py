@@ -13,14 +13,14 @@ import hashlib
 import json
 from pathlib import Path
 
-from mechunlearn.concepts import Concept
-from mechunlearn.errors import MechUnlearnError
-from mechunlearn.models.hooked import HookedLM
-from mechunlearn.paths import probes_dir
+from mechunlearn.concepts.folders import Concept
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.paths import probes_dir
+from mechunlearn.models.hooked import HookedLM, model_slug
 from mechunlearn.ranking.base import Ranking, get_feature_ranker
 from mechunlearn.ranking.data import probing_items
 from mechunlearn.ranking.sae_data import feature_stats, top_contexts
-from mechunlearn.ranking.store import _store, concept_hash, known_part, make_config, model_slug
+from mechunlearn.ranking.store import _store, concept_hash, known_part, make_config
 from mechunlearn.saes.loading import check_sae_fits, sae_fingerprint
 
 FEATURE_METHODS_DEFAULT = "sae-activation"

@@ -15,23 +15,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from mechunlearn.concepts import Concept
-from mechunlearn.config_types import check_values
-from mechunlearn.errors import MechUnlearnError
-from mechunlearn.models.hooked import HookedLM
-from mechunlearn.paths import probes_dir
+from mechunlearn.concepts.folders import Concept
+from mechunlearn.core.config_types import check_values
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.paths import probes_dir
+from mechunlearn.models.hooked import HookedLM, model_slug
 from mechunlearn.ranking.base import Ranking, get_ranker
 
 log = logging.getLogger(__name__)
-
-
-def model_slug(model: HookedLM) -> str:
-    """Folder name for a model: last path component of a folder (the run's, for the ``model/`` checkpoint
-    of a mechunlearn output folder), ``org--name`` for a hub id."""
-    p = Path(model.source_path)
-    if not p.is_dir():
-        return model.name.replace("/", "--")
-    return p.parent.name if (p.parent / "edits.json").is_file() else p.name
 
 
 def concept_hash(concept: Concept) -> str:

@@ -4,7 +4,7 @@ A method is one small file under ``mechunlearn/unlearning/methods/``: a config d
 (its hyperparameters, documented, with defaults) and a class decorated with
 ``@register_method(name, ConfigClass)`` that computes its loss from a :class:`Step`
 (the model's outputs on the step's forget and retain rows). The training loop
-(:mod:`mechunlearn.unlearning.loop`), the CLI, the report and the shared tests pick every
+(:mod:`mechunlearn.training.loop`), the CLI, the report and the shared tests pick every
 registered method up by name; nothing else needs to change.
 """
 
@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.core.errors import MechUnlearnError
 
 
 @dataclass
@@ -62,7 +62,7 @@ class Step:
     forget: Outputs | None  # None for methods that do not use forget rows
     retain: Outputs | None  # None for methods that do not use retain rows
     extra: dict[str, Outputs]
-    ctx: Any  # mechunlearn.unlearning.context.Context (reference model, precomputed values, the run's rng)
+    ctx: Any  # mechunlearn.training.context.Context (reference model, precomputed values, the run's rng)
 
 
 @dataclass
@@ -154,7 +154,7 @@ def get_method(name: str) -> type[Method]:
 def make_method(name: str, options: dict[str, Any] | None = None) -> Method:
     """The method ``name`` with its config built from ``options`` (unknown keys: one error naming them
     and, if another method has that option, which one)."""
-    from mechunlearn.config_types import check_values
+    from mechunlearn.core.config_types import check_values
 
     cls = get_method(name)
     options = dict(options or {})
