@@ -32,7 +32,7 @@ from mechunlearn.evaluation.scoring import score_facts
 from mechunlearn.models import load_model
 from mechunlearn.ranking.base import Ranking
 from mechunlearn.training.data import UnlearnData, default_items
-from mechunlearn.training.localize import intersect, localisation
+from mechunlearn.training.localize import intersect, localization
 from mechunlearn.training.loop import TrainConfig, train
 from mechunlearn.unlearning import make_method
 
@@ -117,7 +117,7 @@ def main() -> None:
         record: dict = {"key": key(cfg), "config": cfg, "start": base, "versions": library_versions()}
         if "localize" in run:
             ranking = Ranking.load(a.ranking or f"probes/{model.name}/harry_potter/attribution")
-            loc = intersect(localisation(model, ranking, int(run["localize"])), method.trainable(model))
+            loc = intersect(localization(model, ranking, int(run["localize"])), method.trainable(model))
             params, masks = loc.params, loc.masks
         else:
             params, masks = method.trainable(model) or model.trainable_parameters(embeddings=False), None

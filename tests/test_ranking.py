@@ -84,7 +84,7 @@ def test_store_reuses_then_recomputes_when_inputs_change(planted, tmp_path, capl
 
 def test_unknown_method_and_option_are_clear_errors(planted, tmp_path):
     model, concept = planted
-    with pytest.raises(MechUnlearnError, match=r"unknown ranking method 'nope'; available: \['attribution'"):
+    with pytest.raises(MechUnlearnError, match=r"unknown ranking method 'nope'; valid: \['attribution'"):
         rank(model, concept, "nope", store=tmp_path)
     with pytest.raises(MechUnlearnError, match=r"unknown option\(s\) \['lamda'\]"):
         rank(model, concept, "probe", {"lamda": 1}, store=tmp_path)

@@ -18,10 +18,10 @@ from mechunlearn.models import load_model
 from mechunlearn.ranking import Neuron
 from mechunlearn.training.context import Context
 from mechunlearn.training.data import UnlearnData
-from mechunlearn.training.localize import neuron_localisation
-from mechunlearn.training.loop import TrainConfig, forward, train
+from mechunlearn.training.localize import neuron_localization
+from mechunlearn.training.loop import TrainConfig, forward, step_loss, train
 from mechunlearn.training.lora import LoraSpec, add_lora, lora_parameters, merge_lora
-from mechunlearn.unlearning import METHODS, Step, make_method
+from mechunlearn.unlearning import METHODS, make_method
 
 # pins numerical behaviour: also run on the newest releases by `make test-latest`
 pytestmark = pytest.mark.numerics
@@ -66,11 +66,12 @@ def objective(model, method, ctx) -> float:
         batches["retain"] = d.batch("retain", list(range(len(d.retain))))
     stop = method.stop_at_layer(model)
     with torch.no_grad():
-        outs = forward(
-            model, model.bridge, batches, method.hooks(model), stop if stop and stop < model.n_layers else None
+        hooks = method.hooks(model)
+        return float(
+            step_loss(method, ctx, model.bridge, batches, hooks, stop if stop and stop < model.n_layers else None)[
+                "loss"
+            ]
         )
-        extra = {k: v for k, v in outs.items() if k not in ("forget", "retain")}
-        return float(method.loss(Step(outs.get("forget"), outs.get("retain"), extra, ctx))["loss"])
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
@@ -171,7 +172,7 @@ def test_localised_training_leaves_every_other_weight_bit_identical(name, tiny_g
     model = load_model(tiny_gpt2_dir, device="cpu")
     method = make_method(name, FAST)
     neurons = [Neuron(0, 1), Neuron(0, 5), Neuron(1, 2), Neuron(1, 7)]
-    loc = neuron_localisation(model, neurons)
+    loc = neuron_localization(model, neurons)
     allowed = method.trainable(model)
     if allowed is not None:  # rmu trains its own few matrices: localise within them
         from mechunlearn.training.localize import intersect

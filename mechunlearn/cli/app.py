@@ -8,7 +8,16 @@ from pathlib import Path
 
 import typer
 
-from mechunlearn.cli.options import LORA_DEFAULT, budget_option, merged, optional_value, parse_options
+from mechunlearn.cli.options import (
+    FEATURE_RANKING_METHODS,
+    LORA_DEFAULT,
+    RANKING_METHODS,
+    budget_option,
+    choices,
+    merged,
+    optional_value,
+    parse_options,
+)
 from mechunlearn.cli.unlearn import filter_cmd, relearn_cmd, unlearn_cmd
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.core.progress import say
@@ -27,7 +36,7 @@ def prune_cmd(
         None, help="Concept name (data/concepts/<name>) or folder. [default: harry_potter]"
     ),
     model: str | None = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
-    method: str | None = typer.Option(None, help="probe | probeless | attribution. [default: attribution]"),
+    method: str | None = typer.Option(None, help=f"{choices(RANKING_METHODS)}. [default: attribution]"),
     top_k: int | None = typer.Option(None, "--top-k", help="Number of neurons to prune."),
     ratio: float | None = typer.Option(None, help="Fraction of all MLP neurons to prune, in (0, 1)."),
     ablation: str | None = typer.Option(None, help="zero | mean. [default: zero]"),
@@ -83,9 +92,7 @@ def clamp_cmd(
     sae: str | None = typer.Option(
         None, help="RELEASE:ID (sae-lens pretrained) or an SAE folder. [default: the SAE shipped in saes/<model>/]"
     ),
-    method: str | None = typer.Option(
-        None, help="sae-attribution | sae-activation | sae-probe. [default: sae-attribution]"
-    ),
+    method: str | None = typer.Option(None, help=f"{choices(FEATURE_RANKING_METHODS)}. [default: sae-attribution]"),
     top_k: int | None = typer.Option(None, "--top-k", help="Number of top-ranked features to clamp. [default: 128]"),
     features: str | None = typer.Option(None, help="Comma-separated feature indices to clamp instead of a ranking."),
     mode: str | None = typer.Option(None, help="zero | negative | conditional. [default: negative]"),
@@ -114,7 +121,7 @@ def clamp_cmd(
     ),
     no_budget: bool = typer.Option(False, "--no-budget", help="No budget: clamp exactly --top-k features."),
 ) -> None:
-    """Rank a concept's SAE features, clamp them through hooks; keep the edit or distil it (--bake)."""
+    """Rank a concept's SAE features, clamp them through hooks; keep the edit or distill it (--bake)."""
     from mechunlearn.pipeline.clamp import clamp
     from mechunlearn.pipeline.config import ClampConfig
 
@@ -196,7 +203,7 @@ def train_sae_cmd(
 def rank_cmd(
     concept: str = typer.Option("harry_potter", help="Concept name or folder."),
     model: str | None = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
-    method: str = typer.Option("probe", help="probe | probeless | attribution"),
+    method: str = typer.Option("probe", help=choices(RANKING_METHODS)),
     option: list[str] = typer.Option([], "--option", "-o", help="Method option KEY=VALUE (e.g. lambda_l1=0.01)."),
     device: str | None = typer.Option(None),
     out: Path | None = typer.Option(None, help="New folder for the report. [default: runs/rank-<concept>-<time>]"),

@@ -6,6 +6,30 @@ import json
 
 from mechunlearn.core.errors import MechUnlearnError
 
+# The registries' names as ``--help`` lists them, in the order shown. They are not read from the
+# registries because registering imports torch, and ``--help`` and usage errors answer before torch
+# is imported; tests/test_cli_support.py checks that each list is exactly its registry's names.
+RANKING_METHODS = ("probe", "probeless", "attribution")  # mechunlearn.ranking.RANKERS
+FEATURE_RANKING_METHODS = ("sae-attribution", "sae-activation", "sae-probe")  # ranking.FEATURE_RANKERS
+UNLEARNING_METHODS = (  # mechunlearn.unlearning.METHODS
+    "ga",
+    "grad_diff",
+    "ga_kl",
+    "yao",
+    "npo",
+    "simnpo",
+    "rmu",
+    "max_entropy",
+    "min_posterior",
+    "random_matching",
+    "sft",
+)
+
+
+def choices(names: tuple[str, ...]) -> str:
+    """``a | b | c``: a registry's names in a help text."""
+    return " | ".join(names)
+
 
 def budget_option(max_retain_drop: float | None, no_budget: bool) -> dict:
     """The config keys ``--max-retain-drop`` / ``--no-budget`` set (none if neither was given)."""

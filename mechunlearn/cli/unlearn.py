@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from mechunlearn.cli.options import LORA_DEFAULT, budget_option, merged, parse_options
+from mechunlearn.cli.options import LORA_DEFAULT, UNLEARNING_METHODS, budget_option, choices, merged, parse_options
 from mechunlearn.core.progress import say
 
 
@@ -15,9 +15,8 @@ def unlearn_cmd(
     concept: str | None = typer.Option(None, help="Concept name or folder. [default: harry_potter]"),
     method: str | None = typer.Option(
         None,
-        help="ga | grad_diff | ga_kl | yao | npo | simnpo | rmu | max_entropy | min_posterior | "
-        "random_matching | sft, at its own defaults. [default: the recipe: npo, alpha 6, lr 1e-4, "
-        "localised to the top 1/36 of the MLP neurons]",
+        help=f"{choices(UNLEARNING_METHODS)}, at its own defaults. [default: the recipe: npo, alpha 6, lr 1e-4, "
+        "localized to the top 1/36 of the MLP neurons]",
     ),
     model: str | None = typer.Option(None, help="Checkpoint folder, .gguf, real model name or hub id."),
     from_dir: Path | None = typer.Option(
@@ -45,7 +44,7 @@ def unlearn_cmd(
     localize_from: Path | None = typer.Option(
         None,
         "--localize-from",
-        help="A ranking folder (neurons or SAE features) to localise to. [K: 1/36 of the MLP neurons]",
+        help="A ranking folder (neurons or SAE features) to localize to. [K: 1/36 of the MLP neurons]",
     ),
     max_retain_drop: float | None = typer.Option(
         None,
@@ -64,7 +63,7 @@ def unlearn_cmd(
     dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 [default: float32]"),
     seed: int | None = typer.Option(None, help="Random seed. [default: 0]"),
 ) -> None:
-    """Gradient unlearning on the hooked model (edits in force), full, LoRA or localised; export and report."""
+    """Gradient unlearning on the hooked model (edits in force), full, LoRA or localized; export and report."""
     from mechunlearn.pipeline.unlearn import unlearn
     from mechunlearn.pipeline.unlearn_config import UnlearnConfig
 

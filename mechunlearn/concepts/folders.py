@@ -199,18 +199,26 @@ class Concept:
         held = (self.forget_split() if side == "forget" else self.retain_split())[1]
         return held[1::2] if split == "validation" else held[0::2]
 
-    def training_facts(self, side: str, known: dict | None = None) -> list[Fact]:
-        """Train-split facts of every set that is not a paraphrase, only the ``known`` ones if given.
+    def facts(self, side: str, split: str, known: dict | None = None, *, paraphrased: bool = True) -> list[Fact]:
+        """The ``side`` facts of ``split`` over every fact set (the one selector of a split's facts).
 
-        ``known`` maps set -> side -> indices of facts the base model knows (see ``report.EvalSets``).
-        If the model knows none of them, all train-split facts are returned (and a warning logged).
+        ``known`` maps set -> side -> indices of facts the base model knows (see ``report.EvalSets``);
+        given, only those are kept. ``paraphrased=False`` leaves out the paraphrased sets.
         """
         out = []
         for name, fs in self.fact_sets.items():
-            if "paraphrased" in name:
+            if not paraphrased and "paraphrased" in name:
                 continue
             keep = None if known is None else set(known.get(name, {}).get(side, []))
-            out += [f for i, f in enumerate(fs.side(side)) if fact_split(i) == "train" and (keep is None or i in keep)]
+            out += [f for i, f in enumerate(fs.side(side)) if fact_split(i) == split and (keep is None or i in keep)]
+        return out
+
+    def training_facts(self, side: str, known: dict | None = None) -> list[Fact]:
+        """Train-split facts of every set that is not a paraphrase, only the ``known`` ones if given.
+
+        If the model knows none of them, all train-split facts are returned (and a warning logged).
+        """
+        out = self.facts(side, "train", known, paraphrased=False)
         if not out and known is not None:
             logging.getLogger(__name__).warning("the model knows none of the %s training facts; using all", side)
             return self.training_facts(side)

@@ -20,22 +20,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mechunlearn.concepts.folders import Concept, Fact, fact_split
+from mechunlearn.concepts.folders import Concept
 from mechunlearn.evaluation.scoring import perplexity, score_facts
 from mechunlearn.models.hooked import HookedLM
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_RETAIN_DROP = 0.03
-
-
-def validation_retain_facts(concept: Concept, known: dict) -> list[Fact]:
-    """The known retain facts of the validation split, over every fact set."""
-    out = []
-    for name, fs in concept.fact_sets.items():
-        keep = set(known.get(name, {}).get("retain", []))
-        out += [f for i, f in enumerate(fs.retain) if fact_split(i) == "validation" and i in keep]
-    return out
 
 
 @dataclass
@@ -49,7 +40,7 @@ class RetainBudget:
     base_scores: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.facts = validation_retain_facts(self.concept, self.known)
+        self.facts = self.concept.facts("retain", "validation", self.known)
         self.texts = self.concept.held_texts("retain", "validation")
 
     def calibrate(self, model: HookedLM) -> None:

@@ -29,8 +29,9 @@ from mechunlearn.pipeline.config import PruneConfig
 from mechunlearn.pipeline.stage import export_model, finish, stage_run
 from mechunlearn.pipeline.start import load_start
 from mechunlearn.ranking import Ranking, rank
+from mechunlearn.ranking.base import RANKERS
 from mechunlearn.ranking.data import probing_items
-from mechunlearn.ranking.store import check_ranking_matches, make_config
+from mechunlearn.ranking.store import check_ranking_matches
 from mechunlearn.training.retrain import filtered_retain_texts, retrain
 
 log = logging.getLogger("mechunlearn.prune")
@@ -122,7 +123,7 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
     if cfg.ranking:
         Ranking.load(cfg.ranking)  # a missing or broken ranking folder fails before any work
     else:
-        make_config(cfg.method, cfg.method_options)  # so does an unknown method or option
+        RANKERS.build_config(cfg.method, cfg.method_options)  # so does an unknown method or option
     concept = resolve_concept(cfg)
     timer = Timer()
     with timer("load"):

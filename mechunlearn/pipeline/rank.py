@@ -10,7 +10,7 @@ from mechunlearn.core.runs import default_out, run_folder
 from mechunlearn.edits.stack import load_model_or_run
 from mechunlearn.evaluation.plots import ranking_figure, top_table, write_html
 from mechunlearn.ranking import Ranking, rank
-from mechunlearn.ranking.store import make_config
+from mechunlearn.ranking.base import RANKERS
 
 
 def rank_job(
@@ -23,7 +23,7 @@ def rank_job(
     print_fn=print,
 ) -> Ranking:
     """Rank, store under probes/, and write config, log, ranking/ and ranking.html to ``out``."""
-    make_config(method, options)  # bad options fail before anything is loaded
+    RANKERS.build_config(method, options)  # bad options fail before anything is loaded
     out = Path(out) if out else default_out("rank", Path(concept).name)
     ensure_new_dir(out)
     c = load_concept(concept)

@@ -26,7 +26,7 @@ from mechunlearn.pipeline.stage import export_model, finish, stage_run
 from mechunlearn.pipeline.unlearn_config import UnlearnConfig, default_localize_k
 from mechunlearn.ranking.base import Ranking
 from mechunlearn.training.data import UnlearnData, default_items, read_data_file
-from mechunlearn.training.localize import Localisation, intersect, localisation
+from mechunlearn.training.localize import Localization, intersect, localization
 from mechunlearn.training.loop import TrainConfig, train
 from mechunlearn.training.lora import LoraSpec, add_lora, lora_parameters, lora_targets, merge_lora
 
@@ -54,17 +54,9 @@ def _check_ranking(ranking: Ranking, model) -> None:
 
 def forget_probe(concept):
     """How much of the known forget facts of the validation split the model still holds (for the curve)."""
-    from mechunlearn.concepts.folders import fact_split
     from mechunlearn.evaluation.scoring import score_facts
 
-    facts = []
-    for name, fs in concept.fact_sets.items():
-        keep = set((concept.known or {}).get(name, {}).get("forget", []))
-        facts += [
-            f
-            for i, f in enumerate(fs.forget)
-            if fact_split(i) == "validation" and i in keep and "paraphrased" not in name
-        ]
+    facts = concept.facts("forget", "validation", concept.known or {}, paraphrased=False)
 
     def probe(model) -> dict[str, float]:
         if not facts:
@@ -170,7 +162,7 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
             eval_every=cfg.eval_every,
             seed=cfg.seed,
         )
-        loc: Localisation | None = None
+        loc: Localization | None = None
         peft_model = None
         if cfg.localize is not None or ranking_given is not None:
             with timer("rank"):
@@ -178,7 +170,7 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
                     (ranking_given, cfg.localize_from) if ranking_given else _ranking_for(cfg, model, concept)
                 )
             k = cfg.localize or default_localize_k(model)
-            loc = intersect(localisation(model, ranking, k), method.trainable(model))
+            loc = intersect(localization(model, ranking, k), method.trainable(model))
             loc.record["ranking"] = ranking_src
             params, masks = loc.params, loc.masks
         elif lora_spec is not None:

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.training.simple import Batch, TrainStats, length_bucketed_batches, train
+from mechunlearn.unlearning.losses import token_kl
 
 
 @dataclass
@@ -33,14 +33,6 @@ class DistillConfig:
     seed: int = 0
 
 
-def _token_kl(teacher_logp: torch.Tensor, student_logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over real tokens of ``KL(teacher || student)`` (nats)."""
-    s = torch.log_softmax(student_logits.float(), -1)
-    kl = F.kl_div(s, teacher_logp.float(), log_target=True, reduction="none").sum(-1)
-    m = mask.bool()
-    return kl[m].mean()
-
-
 @torch.no_grad()
 def kl_between(teacher: HookedLM, student_edits: list, texts: Sequence[str], batch_size: int = 16) -> float:
     """Per-token ``KL(teacher with its edits || same weights with student_edits)`` on ``texts``."""
@@ -55,13 +47,13 @@ def kl_between(teacher: HookedLM, student_edits: list, texts: Sequence[str], bat
         finally:
             teacher.edits = saved
         m = mask.bool()
-        k = F.kl_div(torch.log_softmax(s_logits.float(), -1), t_logp, log_target=True, reduction="none").sum(-1)
+        k = token_kl(t_logp, s_logits)
         total += float(k[m].sum())
         n += int(m.sum())
     return total / max(n, 1)
 
 
-def distil(model: HookedLM, remove: Sequence, texts: Sequence[str], cfg: DistillConfig) -> TrainStats:
+def distill(model: HookedLM, remove: Sequence, texts: Sequence[str], cfg: DistillConfig) -> TrainStats:
     """Train ``model``'s weights so that, without the edits in ``remove``, it matches itself with them.
 
     Teacher log-probabilities are computed first (held on CPU in float16), so the teacher does
@@ -78,7 +70,7 @@ def distil(model: HookedLM, remove: Sequence, texts: Sequence[str], cfg: Distill
 
     def loss(b: Batch) -> torch.Tensor:
         logits = model.logits(b.input_ids, b.attention_mask)
-        return _token_kl(teacher[id(b)].to(logits.device), logits, b.attention_mask)
+        return token_kl(teacher[id(b)].to(logits.device), logits)[b.attention_mask.bool()].mean()
 
     model.hf_model.train()
     try:

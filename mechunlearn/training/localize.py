@@ -26,13 +26,13 @@ Mask = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
-class Localisation:
+class Localization:
     params: list[torch.nn.Parameter]
     masks: dict[int, Mask]
     record: dict[str, Any]  # for the report
 
 
-def neuron_localisation(model: HookedLM, neurons: list[Neuron]) -> Localisation:
+def neuron_localization(model: HookedLM, neurons: list[Neuron]) -> Localization:
     """Updates restricted to the weights of ``neurons`` (their input and output slices)."""
     spec = arch_spec(model.model_type)
     entry: dict[int, tuple[torch.nn.Parameter, torch.Tensor]] = {}
@@ -50,14 +50,14 @@ def neuron_localisation(model: HookedLM, neurons: list[Neuron]) -> Localisation:
             entry[id(p)][1][tuple(sel)] = True
     masks = {k: _multiply(m) for k, (_, m) in entry.items()}
     record = {"kind": "mlp_neurons", "units": len(neurons), "layers": sorted(by_layer)}
-    return Localisation([p for p, _ in entry.values()], masks, record)
+    return Localization([p for p, _ in entry.values()], masks, record)
 
 
 def _multiply(mask: torch.Tensor) -> Mask:
     return lambda g: g * mask.to(g.dtype)
 
 
-def feature_localisation(model: HookedLM, ranking: Ranking, k: int) -> Localisation:
+def feature_localization(model: HookedLM, ranking: Ranking, k: int) -> Localization:
     """Updates of the MLP output projections before an SAE's hook point, within its top-``k`` decoder span."""
     from mechunlearn.saes.loading import load_sae
 
@@ -91,7 +91,7 @@ def feature_localisation(model: HookedLM, ranking: Ranking, k: int) -> Localisat
         "span_rank": int(q.shape[1]),
         "layers": list(range(last + 1)),
     }
-    return Localisation(params, masks, record)
+    return Localization(params, masks, record)
 
 
 def _project(qq: torch.Tensor, model_axis: int) -> Mask:
@@ -102,18 +102,18 @@ def _project(qq: torch.Tensor, model_axis: int) -> Mask:
     return f
 
 
-def localisation(model: HookedLM, ranking: Ranking, k: int) -> Localisation:
+def localization(model: HookedLM, ranking: Ranking, k: int) -> Localization:
     """The localisation of ranking's top ``k`` units (neurons or SAE features)."""
     total = ranking.n_neurons
     if not 1 <= k <= total:
         what = "SAE features" if ranking.unit == "sae_feature" else "MLP neurons"
         raise MechUnlearnError(f"--localize {k} is outside 1..{total} (the ranking's {total} {what})")
     if ranking.unit == "sae_feature":
-        return feature_localisation(model, ranking, k)
-    return neuron_localisation(model, ranking.top(k))
+        return feature_localization(model, ranking, k)
+    return neuron_localization(model, ranking.top(k))
 
 
-def intersect(loc: Localisation, allowed: list[torch.nn.Parameter] | None) -> Localisation:
+def intersect(loc: Localization, allowed: list[torch.nn.Parameter] | None) -> Localization:
     """Keep only the localised parameters a method allows (e.g. RMU's few output projections)."""
     if allowed is None:
         return loc
@@ -124,4 +124,4 @@ def intersect(loc: Localisation, allowed: list[torch.nn.Parameter] | None) -> Lo
             "the ranked units lie outside the parameters this method trains (e.g. RMU's layers); "
             "nothing would be updated: use a larger --localize or another method"
         )
-    return Localisation(params, {k: v for k, v in loc.masks.items() if k in {id(p) for p in params}}, loc.record)
+    return Localization(params, {k: v for k, v in loc.masks.items() if k in {id(p) for p in params}}, loc.record)

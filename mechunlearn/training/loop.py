@@ -131,7 +131,8 @@ def forward(
     return out
 
 
-def _schedule(total: int, warmup_frac: float) -> Callable[[int], float]:
+def warmup_cosine(total: int, warmup_frac: float) -> Callable[[int], float]:
+    """The learning-rate factor of step ``step``: linear warm-up over ``warmup_frac`` of ``total``, then cosine to 0."""
     warm = max(1, int(warmup_frac * total))
 
     def f(step: int) -> float:
@@ -140,6 +141,62 @@ def _schedule(total: int, warmup_frac: float) -> Callable[[int], float]:
         return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
 
     return f
+
+
+def next_batches(method: Method, ctx: Context, data: UnlearnData, size: int, rank: int, world: int) -> dict[str, Batch]:
+    """The rows of one forward pass: this process's share of the next forget and retain batches, and the
+    method's extra rows."""
+    batches: dict[str, Batch] = {}
+    if method.uses_forget:
+        batches["forget"] = data.batch("forget", data.next_indices("forget", size)[rank::world])
+        batches |= method.extra_batches(ctx, batches["forget"])
+    if method.uses_retain:
+        batches["retain"] = data.batch("retain", data.next_indices("retain", size)[rank::world])
+    return batches
+
+
+def step_loss(
+    method: Method,
+    ctx: Context,
+    module: torch.nn.Module,
+    batches: dict[str, Batch],
+    hooks: list[str],
+    stop: int | None,
+    *,
+    one_pass: bool = False,
+) -> dict[str, torch.Tensor]:
+    """``method``'s loss parts on ``batches``: the forward pass (through ``module``, the prepared bridge)
+    and the objective, ``{"loss": total, ...}``."""
+    outs = forward(ctx.model, module, batches, hooks, stop, one_pass=one_pass)
+    extra = {k: v for k, v in outs.items() if k not in ("forget", "retain")}
+    return method.loss(Step(outs.get("forget"), outs.get("retain"), extra, ctx))
+
+
+@torch.no_grad()
+def keep_outside_masks(
+    params: list[torch.nn.Parameter],
+    originals: dict[int, torch.Tensor],
+    masks: dict[int, Callable[[torch.Tensor], torch.Tensor]],
+) -> None:
+    """Project each masked parameter's change since the start onto its mask, so the entries outside the
+    localized set stay exactly as they were."""
+    for p in params:
+        if id(p) in originals:
+            o = originals[id(p)]
+            p.copy_(o + masks[id(p)](p - o))
+
+
+def budget_check(
+    model: HookedLM, budget: RetainBudget, probe: Callable[[HookedLM], dict[str, float]] | None
+) -> dict[str, float]:
+    """The retain loss (and the probe's figures) of the model as it is now, measured in eval mode."""
+    was = model.hf_model.training
+    model.hf_model.eval()
+    loss = budget.loss(model)
+    if probe is not None:
+        loss |= probe(model)
+    model.hf_model.train(was)
+    return loss
 
 
 def train(
@@ -207,7 +264,7 @@ def train(
         stop = None
 
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg.steps, cfg.warmup_frac))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(cfg.steps, cfg.warmup_frac))
     module, opt = acc.prepare(model.bridge, opt)
     if cfg.gradient_checkpointing:
         model.hf_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -223,20 +280,9 @@ def train(
             parts_sum: dict[str, float] = {}
             for _ in range(cfg.grad_accum):
                 with acc.accumulate(module):
-                    batches: dict[str, Batch] = {}
-                    if method.uses_forget:
-                        batches["forget"] = data.batch(
-                            "forget", data.next_indices("forget", cfg.batch_size)[rank::world]
-                        )
-                        batches |= method.extra_batches(ctx, batches["forget"])
-                    if method.uses_retain:
-                        batches["retain"] = data.batch(
-                            "retain", data.next_indices("retain", cfg.batch_size)[rank::world]
-                        )
+                    batches = next_batches(method, ctx, data, cfg.batch_size, rank, world)
                     tokens += sum(b.tokens for b in batches.values()) * world
-                    outs = forward(model, module, batches, hooks, stop, one_pass=world > 1)
-                    extra = {k: v for k, v in outs.items() if k not in ("forget", "retain")}
-                    parts = method.loss(Step(outs.get("forget"), outs.get("retain"), extra, ctx))
+                    parts = step_loss(method, ctx, module, batches, hooks, stop, one_pass=world > 1)
                     acc.backward(parts["loss"])
                     if acc.sync_gradients and cfg.grad_clip:
                         acc.clip_grad_norm_(params, cfg.grad_clip)
@@ -246,11 +292,7 @@ def train(
                         parts_sum[k] = parts_sum.get(k, 0.0) + float(v.detach()) / cfg.grad_accum
             sched.step()
             if originals:
-                with torch.no_grad():
-                    for p in params:
-                        if id(p) in originals:  # entries outside the localised set: exactly as before
-                            o = originals[id(p)]
-                            p.copy_(o + masks[id(p)](p - o))
+                keep_outside_masks(params, originals, masks)
             point = {"step": step, "tokens": tokens, "lr": sched.get_last_lr()[0]} | {
                 k: float(f"{v:.6g}") for k, v in parts_sum.items()
             }
@@ -263,12 +305,7 @@ def train(
                 curve.append(point)
                 break
             if budget is not None and (step % every == 0 or step == cfg.steps):
-                was = model.hf_model.training
-                model.hf_model.eval()
-                loss = budget.loss(model)
-                if probe is not None:
-                    loss |= probe(model)
-                model.hf_model.train(was)
+                loss = budget_check(model, budget, probe)
                 ok = loss["retain_loss"] <= budget.max_drop
                 point["retain_validation"] = {k: round(v, 4) for k, v in loss.items()}
                 checks.append({"step": step, **point["retain_validation"], "within_budget": ok})

@@ -8,7 +8,6 @@ Retraining (``prune --retrain``, :mod:`mechunlearn.training.retrain`) and gradie
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+
+from mechunlearn.training.loop import warmup_cosine
 
 
 @dataclass
@@ -77,14 +78,7 @@ def train(
     params = [p for p in params if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     total = max(1, epochs * len(batches))
-    warm = max(1, int(warmup_frac * total))
-
-    def schedule(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(total, warmup_frac))
     rng = random.Random(seed)
     first = last = float("nan")
     step = 0
