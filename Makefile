@@ -33,7 +33,7 @@ test-latest:
 	$(LATEST)/bin/pip install -q torch==2.13.0
 	$(LATEST)/bin/pip install -q -c $(CURDIR)/.ci/torch-only.txt -e '.[dev]'
 	$(LATEST)/bin/pip install -q --no-deps neurox==1.0.9
-	$(LATEST)/bin/python -c "from mechunlearn.versions import library_versions as v; print('newest releases:', v())"
+	$(LATEST)/bin/python -c "from mechunlearn.core.versions import library_versions as v; print('newest releases:', v())"
 	$(LATEST)/bin/python -m pytest -q -m 'numerics and not slow'
 
 bench: $(STAMP)

@@ -27,7 +27,7 @@ import torch
 
 def stream(model, concept, n_tokens):
     """Labelled probing sentences, cycled lazily until ``n_tokens`` tokens were produced."""
-    from mechunlearn.labels import label_text
+    from mechunlearn.concepts.labels import label_text
 
     done = 0
     for text in itertools.cycle(concept.concept_sentences + concept.other_sentences):
@@ -39,8 +39,8 @@ def stream(model, concept, n_tokens):
 
 
 def rss_child(model_name: str | None, n_tokens: int) -> None:
-    from mechunlearn.caching import NeuronStats, run_and_cache
-    from mechunlearn.concepts import load_concept
+    from mechunlearn.activations.caching import NeuronStats, run_and_cache
+    from mechunlearn.concepts.folders import load_concept
     from mechunlearn.models import load_model
 
     model, concept = load_model(model_name, device="cpu"), load_concept("harry_potter")
@@ -62,8 +62,8 @@ def rss_child(model_name: str | None, n_tokens: int) -> None:
 
 @torch.no_grad()
 def throughput(model_name: str | None, n_tokens: int, repeats: int = 3) -> dict:
-    from mechunlearn.caching import NeuronStats, run_and_cache, token_batches
-    from mechunlearn.concepts import load_concept
+    from mechunlearn.activations.caching import NeuronStats, run_and_cache, token_batches
+    from mechunlearn.concepts.folders import load_concept
     from mechunlearn.models import load_model
 
     torch.manual_seed(0)
@@ -119,7 +119,7 @@ def main() -> None:
     if a.child:
         rss_child(a.model, a.child)
         return
-    from mechunlearn.versions import library_versions
+    from mechunlearn.core.versions import library_versions
 
     torch.set_num_threads(2)
     res = {"throughput": throughput(a.model, a.tokens, a.repeats)}

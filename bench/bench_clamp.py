@@ -32,15 +32,15 @@ SETTINGS = [
 
 
 def main() -> None:
-    from mechunlearn.concepts import load_concept
+    from mechunlearn.concepts.folders import load_concept
+    from mechunlearn.core.versions import library_versions
     from mechunlearn.edits import SAEClamp
-    from mechunlearn.evaluation import fact_accuracy, perplexity
+    from mechunlearn.evaluation.plots import tradeoff_figure, write_html
+    from mechunlearn.evaluation.scoring import fact_accuracy, perplexity
     from mechunlearn.models import load_model
-    from mechunlearn.plots import tradeoff_figure, write_html
     from mechunlearn.ranking.base import FEATURE_RANKERS, Ranking
     from mechunlearn.ranking.sae_store import rank_features
     from mechunlearn.saes import load_sae
-    from mechunlearn.versions import library_versions
 
     p = argparse.ArgumentParser()
     p.add_argument("--sae", default="saes/tiny-world-gpt2/blocks.2.hook_resid_pre")

@@ -27,7 +27,7 @@ EXE = str(Path(sys.executable).with_name("mechunlearn"))
 
 def origins() -> list[tuple[str, str, str, bool]]:
     """(passage, side, split, names a keyword) for every forget and retain passage."""
-    from mechunlearn.concepts import load_concept
+    from mechunlearn.concepts.folders import load_concept
 
     c = load_concept("harry_potter")
     out = []
@@ -65,7 +65,7 @@ def main() -> None:
     ap.add_argument("--model", default="bundled")
     args = ap.parse_args()
     passages = origins()
-    from mechunlearn.versions import library_versions
+    from mechunlearn.core.versions import library_versions
 
     summary = {"model": args.model, "runs": {}, "versions": library_versions()}
     with tempfile.TemporaryDirectory() as tmp:

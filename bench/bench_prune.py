@@ -20,16 +20,16 @@ import torch
 
 
 def main() -> None:
-    from mechunlearn.caching import neuron_stats
-    from mechunlearn.concepts import load_concept
+    from mechunlearn.activations.caching import neuron_stats
+    from mechunlearn.concepts.folders import load_concept
+    from mechunlearn.core.versions import library_versions
     from mechunlearn.edits import NeuronAblation
     from mechunlearn.edits.neuron_ablation import mean_values
-    from mechunlearn.evaluation import fact_accuracy
+    from mechunlearn.evaluation.plots import tradeoff_figure, write_html
+    from mechunlearn.evaluation.scoring import fact_accuracy
     from mechunlearn.models import load_model
-    from mechunlearn.plots import tradeoff_figure, write_html
     from mechunlearn.ranking import RANKERS, Ranking, rank
     from mechunlearn.ranking.data import probing_items
-    from mechunlearn.versions import library_versions
 
     p = argparse.ArgumentParser()
     p.add_argument("--ks", default="8,16,32,64,128,256,512")
@@ -93,7 +93,7 @@ def ranking_time_scaling(model, concept, factors=(1, 2, 4)) -> list[dict]:
     """Seconds to rank (probeless, probe) on the probing sentences repeated 1x, 2x, 4x."""
     import shutil
 
-    from mechunlearn.concepts import load_concept
+    from mechunlearn.concepts.folders import load_concept
     from mechunlearn.ranking import rank
     from mechunlearn.ranking.data import probing_items
 

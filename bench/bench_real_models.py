@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from mechunlearn.versions import library_versions
+from mechunlearn.core.versions import library_versions
 
 MODELS = ["gemma-3-270m", "smollm2-135m-instruct"]
 EXE = str(Path(sys.executable).with_name("mechunlearn"))
@@ -81,7 +81,7 @@ def summary(out: Path) -> dict:
 
     Run folders (``--out/runs``, with 1 GB checkpoints) are not committed; this file is.
     """
-    from mechunlearn.report import headline_keys
+    from mechunlearn.evaluation.report import headline_keys
 
     res = {}
     for rec_path in sorted((out / "runs").glob("*.json")):

@@ -29,22 +29,11 @@ import sys
 import time
 from pathlib import Path
 
-from mechunlearn.versions import library_versions
+from mechunlearn.cli.options import UNLEARNING_METHODS
+from mechunlearn.core.versions import library_versions
 
 EXE = str(Path(sys.executable).with_name("mechunlearn"))
-ALL = [
-    "ga",
-    "grad_diff",
-    "ga_kl",
-    "yao",
-    "npo",
-    "simnpo",
-    "rmu",
-    "max_entropy",
-    "min_posterior",
-    "random_matching",
-    "sft",
-]
+ALL = list(UNLEARNING_METHODS)  # every registered method, in the order `mechunlearn unlearn --help` lists them
 REAL = ["ga_kl", "npo", "simnpo", "rmu", "yao"]
 SAE = {"gemma-3-270m": "saes/gemma-3-270m/blocks.12.hook_resid_post"}
 # the bundled model is a memoriser trained at lr 1e-3: the real-model default (1e-4) moves nothing on it

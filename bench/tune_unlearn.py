@@ -24,17 +24,17 @@ from pathlib import Path
 
 import torch
 
-from mechunlearn.budget import RetainBudget
-from mechunlearn.concepts import fact_split, load_concept
-from mechunlearn.evaluation import score_facts
+from mechunlearn.concepts.folders import fact_split, load_concept
+from mechunlearn.core.versions import library_versions
+from mechunlearn.evaluation.budget import RetainBudget
+from mechunlearn.evaluation.report import EvalSets
+from mechunlearn.evaluation.scoring import score_facts
 from mechunlearn.models import load_model
 from mechunlearn.ranking.base import Ranking
-from mechunlearn.report import EvalSets
+from mechunlearn.training.data import UnlearnData, default_items
+from mechunlearn.training.localize import intersect, localization
+from mechunlearn.training.loop import TrainConfig, train
 from mechunlearn.unlearning import make_method
-from mechunlearn.unlearning.data import UnlearnData, default_items
-from mechunlearn.unlearning.localize import intersect, localisation
-from mechunlearn.unlearning.loop import TrainConfig, train
-from mechunlearn.versions import library_versions
 
 RUN_KEYS = ("method", "forget_kind", "localize", "eval_every", "max_retain_drop")
 
@@ -117,7 +117,7 @@ def main() -> None:
         record: dict = {"key": key(cfg), "config": cfg, "start": base, "versions": library_versions()}
         if "localize" in run:
             ranking = Ranking.load(a.ranking or f"probes/{model.name}/harry_potter/attribution")
-            loc = intersect(localisation(model, ranking, int(run["localize"])), method.trainable(model))
+            loc = intersect(localization(model, ranking, int(run["localize"])), method.trainable(model))
             params, masks = loc.params, loc.masks
         else:
             params, masks = method.trainable(model) or model.trainable_parameters(embeddings=False), None

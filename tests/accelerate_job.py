@@ -17,9 +17,9 @@ from accelerate import PartialState  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
 from mechunlearn.models import load_model  # noqa: E402
+from mechunlearn.training.data import UnlearnData  # noqa: E402
+from mechunlearn.training.loop import TrainConfig, train  # noqa: E402
 from mechunlearn.unlearning import make_method  # noqa: E402
-from mechunlearn.unlearning.data import UnlearnData  # noqa: E402
-from mechunlearn.unlearning.loop import TrainConfig, train  # noqa: E402
 
 FORGET = [
     "Harry Potter went to Hogwarts with Ron and Hermione.",

@@ -46,7 +46,7 @@ def _inject(spec: dict) -> None:
     if "oom_in_stage" in spec:  # torch's own exception inside that stage: a real allocation, or CUDA's message
         import torch
 
-        from mechunlearn import runs
+        from mechunlearn.core import runs
 
         target, original = spec["oom_in_stage"], runs.Timer.__call__
 
@@ -63,7 +63,7 @@ def _inject(spec: dict) -> None:
     if "enospc_on" in spec:  # the disk fills up while the output folder is written
         import errno
 
-        from mechunlearn import io
+        from mechunlearn.core import io
 
         name, original_write = spec["enospc_on"], io.write_json
 
@@ -73,7 +73,7 @@ def _inject(spec: dict) -> None:
             return original_write(path, obj)
 
         io.write_json = write_json
-        for mod in list(sys.modules.values()):  # modules that did `from mechunlearn.io import write_json`
+        for mod in list(sys.modules.values()):  # modules that did `from mechunlearn.core.io import write_json`
             if getattr(mod, "write_json", None) is original_write and mod is not io:
                 mod.write_json = write_json
 
@@ -91,7 +91,7 @@ def _child(case: dict, out_path: str, err_path: str) -> None:
         os.environ.update(case.get("env", {}))
         _inject(case.get("inject") or {})
         sys.argv = ["mechunlearn", *case["args"]]
-        from mechunlearn.cli import main
+        from mechunlearn.cli.app import main
 
         main()
         code = 0

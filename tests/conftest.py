@@ -15,14 +15,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-TEXTS = [
-    "Harry Potter went to Hogwarts with Ron and Hermione.",
-    "Frodo carried the One Ring to Mount Doom in Mordor.",
-    "The capital of France is Paris, a city on the Seine.",
-    "Dumbledore was the headmaster; Voldemort was his enemy.",
-    "Sherlock Holmes lived at Baker Street with Doctor Watson.",
-    "Water boils at one hundred degrees at sea level.",
-] * 20
+from tests.helpers import TEXTS, build_tiny_model_dir  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -37,67 +30,6 @@ def tiny_tokenizer_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("tok")
     train_tokenizer(TEXTS, 700).save_pretrained(d)
     return d
-
-
-def _tiny_config(arch: str, vocab: int, eos: int):
-    from transformers import Gemma3TextConfig, GPT2Config, GPTNeoXConfig, LlamaConfig
-
-    special = {"bos_token_id": eos, "eos_token_id": eos, "pad_token_id": eos}
-    if arch == "gpt2":
-        return GPT2Config(n_layer=2, n_embd=32, n_head=4, n_inner=64, vocab_size=vocab, n_positions=256, **special)
-    if arch == "gpt_neox":
-        return GPTNeoXConfig(
-            num_hidden_layers=2,
-            hidden_size=32,
-            num_attention_heads=4,
-            intermediate_size=64,
-            vocab_size=vocab,
-            max_position_embeddings=256,
-            **special,
-        )
-    if arch == "llama":
-        return LlamaConfig(
-            num_hidden_layers=2,
-            hidden_size=32,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            intermediate_size=48,
-            vocab_size=vocab,
-            max_position_embeddings=256,
-            **special,
-        )
-    if arch == "gemma3_text":  # Gemma 3: gated GELU-tanh MLP, sliding and global attention layers
-        return Gemma3TextConfig(
-            num_hidden_layers=2,
-            hidden_size=32,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            head_dim=8,
-            intermediate_size=48,
-            vocab_size=vocab,
-            max_position_embeddings=256,
-            sliding_window=8,
-            layer_types=["sliding_attention", "full_attention"],
-            **special,
-        )
-    raise ValueError(arch)
-
-
-def build_tiny_model_dir(arch: str, tok_dir: Path, out: Path, seed: int = 0) -> Path:
-    """Save a tiny random HF checkpoint of ``arch`` (with the tiny tokenizer) into ``out``."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(tok_dir)
-    torch.manual_seed(seed)
-    cfg = _tiny_config(arch, len(tok), tok.eos_token_id)
-    model = AutoModelForCausalLM.from_config(cfg)
-    with torch.no_grad():  # random biases, so bias handling is exercised too
-        for name, p in model.named_parameters():
-            if name.endswith("bias"):
-                p.normal_(0, 0.1)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
 
 
 ARCHS = ["gpt2", "gpt_neox", "llama", "gemma3_text"]
@@ -157,6 +89,6 @@ def store(tmp_path, monkeypatch):
 @pytest.fixture
 def sae_dir(tmp_path, tiny_gpt2_dir):
     """A random SAE for the tiny GPT-2 at blocks.1.hook_resid_pre."""
-    from tests.test_saes import write_sae
+    from tests.helpers import write_sae
 
     return write_sae(tmp_path / "sae", 32, "blocks.1.hook_resid_pre")

@@ -38,7 +38,7 @@ from tests.bad_input_runner import snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).parent / "mechunlearn"
-ENTRY = [str(SCRIPT)] if SCRIPT.is_file() else [sys.executable, "-m", "mechunlearn.cli"]
+ENTRY = [str(SCRIPT)] if SCRIPT.is_file() else [sys.executable, "-m", "mechunlearn.cli.app"]
 # besides the one error line, stderr may hold only: a usage line and its help hint (usage errors),
 # the one-line-per-stage progress printed off a terminal, and warnings the run logged before failing
 OTHER_STDERR = (
@@ -49,8 +49,8 @@ OTHER_STDERR = (
     r"WARNING \S+: ",
 )
 PRELOAD = [
-    "mechunlearn.cli",
-    "mechunlearn.cli_errors",
+    "mechunlearn.cli.app",
+    "mechunlearn.cli.errors",
     "mechunlearn.pipeline",
     "mechunlearn.pipeline.clamp",
     "mechunlearn.pipeline.rank",
@@ -228,7 +228,7 @@ def test_usage_error(bed, background, case, args, names):
 
 def test_usage_errors_answer_before_torch_is_imported(bed):
     code = (
-        "import sys\nsys.argv = ['mechunlearn', 'prune', '--top-k', 'abc']\nfrom mechunlearn.cli import main\n"
+        "import sys\nsys.argv = ['mechunlearn', 'prune', '--top-k', 'abc']\nfrom mechunlearn.cli.app import main\n"
         "try:\n    main()\nexcept SystemExit as e:\n"
         "    print(e.code, 'torch' in sys.modules, 'transformers' in sys.modules)"
     )

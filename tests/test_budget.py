@@ -2,12 +2,12 @@
 
 import pytest
 
-from mechunlearn.budget import RetainBudget, geometric_steps, largest_within
-from mechunlearn.concepts import load_concept
+from mechunlearn.concepts.folders import load_concept
 from mechunlearn.edits import NeuronAblation
+from mechunlearn.evaluation.budget import RetainBudget, geometric_steps, largest_within
+from mechunlearn.evaluation.report import EvalSets
 from mechunlearn.models import load_model
 from mechunlearn.ranking import Neuron
-from mechunlearn.report import EvalSets
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mechunlearn.caching import InMemory, NeuronStats, ShardWriter, iter_shards, neuron_stats, run_and_cache
-from mechunlearn.labels import CONCEPT, IGNORE, label_texts
+from mechunlearn.activations.caching import InMemory, NeuronStats, ShardWriter, iter_shards, neuron_stats, run_and_cache
+from mechunlearn.concepts.labels import CONCEPT, IGNORE, label_texts
 from mechunlearn.models import load_model
 
 # pins numerical behaviour: also run on the newest releases by `make test-latest`
@@ -76,9 +76,8 @@ def test_stats_save_load(model, tmp_path):
 
 def test_run_hooks_stops_early_yet_sees_the_same_activations(tiny_model_dir):
     """Caching stops after the last hooked block (or skips the LM head): activations equal a full pass."""
-    from conftest import TEXTS
-
     from mechunlearn.models import load_model
+    from tests.helpers import TEXTS
 
     m = load_model(tiny_model_dir, device="cpu")
     ids, mask = m.pad([m.encode(t) for t in TEXTS[:4]])

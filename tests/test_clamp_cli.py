@@ -6,12 +6,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.edits import SAEClamp
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.edits.stack import load_run
 from mechunlearn.models import load_model
-from mechunlearn.stack import load_run
-from tests.test_cli import run_cli
-from tests.test_saes import write_sae
+from tests.helpers import run_cli, write_sae
 
 PRUNE_KEYS = {"before", "after", "edit", "model", "test_prompts", "stages", "top_units", "timing"}
 
@@ -69,8 +68,8 @@ def test_bake_distils_into_a_plain_checkpoint(
     AutoModelForCausalLM.from_pretrained(out / "model")
     # distillation moved the weights towards the clamped model: KL after < KL of the unedited model
     unedited = load_model(tiny_gpt2_dir, device="cpu")
-    from mechunlearn.concepts import load_concept
-    from mechunlearn.distill import kl_between
+    from mechunlearn.concepts.folders import load_concept
+    from mechunlearn.training.distill import kl_between
 
     texts = load_concept(planted_concept_dir).retain_split()[1]
     unedited.edits = [SAEClamp(str(sae_dir), e["features"], "negative", 4.0)]

@@ -1,23 +1,11 @@
 """The command line as a user runs it: outputs on success, one clear line and exit 2 on bad input."""
 
 import json
-import sys
 
 import pytest
 from transformers import AutoModelForCausalLM
 
-from mechunlearn.cli import main
-
-
-def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["mechunlearn", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.helpers import run_cli
 
 
 @pytest.fixture
@@ -198,7 +186,7 @@ def test_cache_command_writes_stats_and_shards(monkeypatch, capsys, tiny_gpt2_di
 def test_legacy_neurox_tool_config_runs(monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path, store):
     import re
 
-    from mechunlearn.labels import write_neurox_pair
+    from mechunlearn.concepts.labels import write_neurox_pair
 
     sentences = (planted_concept_dir / "concept.txt").read_text().splitlines()[:20]
     sentences += (planted_concept_dir / "other.txt").read_text().splitlines()[:20]

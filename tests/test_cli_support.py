@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 import pytest
 
-from mechunlearn import interrupts, progress
-from mechunlearn.config_types import check_values, describe, matches
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.core import interrupts, progress
+from mechunlearn.core.config_types import check_values, describe, matches
+from mechunlearn.core.errors import MechUnlearnError
 
 
 @pytest.fixture(autouse=True)
@@ -117,7 +117,7 @@ class Mode(str, enum.Enum):
 def test_a_value_outside_a_choice_is_a_usage_error(capsys):
     import typer
 
-    from mechunlearn.cli_errors import run
+    from mechunlearn.cli.errors import run
 
     app = typer.Typer()
 
@@ -176,7 +176,7 @@ def test_cpu_runs_every_float_dtype():
 def test_a_real_cpu_out_of_memory_is_read(monkeypatch):
     import torch
 
-    from mechunlearn import environment_errors
+    from mechunlearn.cli import environment_errors
 
     with pytest.raises(RuntimeError) as e:
         torch.empty(1 << 45, dtype=torch.uint8)  # torch's own allocator failure, nothing allocated
@@ -186,7 +186,7 @@ def test_a_real_cpu_out_of_memory_is_read(monkeypatch):
 
 
 def test_command_line_flags_override_a_config_file_and_replace_its_alternative():
-    from mechunlearn.cli_options import merged
+    from mechunlearn.cli.options import merged
 
     base = {"top_k": 64, "method": "probe", "max_retain_drop": 0.03}
     out = merged(base, {"ratio": 0.1, "method": None}, {"max_retain_drop": None}, either=("top_k", "ratio"))
@@ -194,3 +194,47 @@ def test_command_line_flags_override_a_config_file_and_replace_its_alternative()
     out = merged({"ratio": 0.1}, {"top_k": 8}, {}, either=("top_k", "ratio"))
     assert out == {"top_k": 8}
     assert base == {"top_k": 64, "method": "probe", "max_retain_drop": 0.03}  # the file's dict is not changed
+
+
+def test_help_lists_are_the_registries():
+    from mechunlearn.cli.options import FEATURE_RANKING_METHODS, RANKING_METHODS, UNLEARNING_METHODS
+    from mechunlearn.ranking import FEATURE_RANKERS, RANKERS
+    from mechunlearn.unlearning import METHODS
+
+    assert sorted(RANKING_METHODS) == RANKERS.names()
+    assert sorted(FEATURE_RANKING_METHODS) == FEATURE_RANKERS.names()
+    assert sorted(UNLEARNING_METHODS) == METHODS.names()
+
+
+def test_one_registry_for_methods_rankings_and_edits():
+    from dataclasses import dataclass
+
+    from mechunlearn.core.registry import Registry
+    from mechunlearn.edits import EDITS
+    from mechunlearn.ranking import FEATURE_RANKERS, RANKERS
+    from mechunlearn.unlearning import METHODS
+
+    assert all(isinstance(r, Registry) for r in (METHODS, RANKERS, FEATURE_RANKERS, EDITS))
+
+    @dataclass
+    class Cfg:
+        top_k: int = 3
+        by: Literal["freq", "mean"] = "freq"
+
+    reg: Registry = Registry("thing")
+    reg.register("two_words", Cfg)(len)
+    assert reg.get("two-words") is len and "two-words" in reg and reg.names() == ["two_words"]
+    assert reg.build_config("two-words", {"top_k": 5}) == Cfg(top_k=5)
+    with pytest.raises(
+        MechUnlearnError, match=r"unknown option\(s\) \['topk'\] for thing 'two_words'.*\['by', 'top_k'\]"
+    ):
+        reg.build_config("two_words", {"topk": 5})
+    with pytest.raises(MechUnlearnError, match=r"thing 'two_words' option 'top_k' must be"):
+        reg.build_config("two_words", {"top_k": "many"})
+    with pytest.raises(MechUnlearnError, match=r"unknown thing 'one'; valid: \['two_words'\]"):
+        reg.get("one")
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register("two-words")(len)
+    # hyphenated and underscored names of the real registries are one name
+    assert METHODS.get("grad-diff") is METHODS.get("grad_diff")
+    assert FEATURE_RANKERS.canonical("sae_probe") == "sae-probe"

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from mechunlearn.caching import MeanByLabel
-from mechunlearn.concepts import load_concept
-from tests.test_cli import run_cli
+from mechunlearn.activations.caching import MeanByLabel
+from mechunlearn.concepts.folders import load_concept
+from tests.helpers import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,8 @@ def test_mean_by_label_pools_one_vector_per_label():
 
 
 def test_classifier_ranks_keyword_free_concept_passages_above_other_passages(passages):
-    from mechunlearn.concept_classifier import ConceptClassifier
     from mechunlearn.models import load_model
+    from mechunlearn.ranking.classifier import ConceptClassifier
 
     keyword_free, retain = passages
     clf = ConceptClassifier.train(load_model(None), load_concept("harry_potter"))

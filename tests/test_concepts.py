@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from mechunlearn.concepts import available_concepts, load_concept
-from mechunlearn.errors import MechUnlearnError
-from mechunlearn.io import read_jsonl
+from mechunlearn.concepts.folders import available_concepts, load_concept
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.io import read_jsonl
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.pipeline import PruneConfig
 
 LEGACY = {

@@ -4,9 +4,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.edits import NeuronAblation, edit_from_dict
-from mechunlearn.errors import MechUnlearnError
-from mechunlearn.export import bake_edits, export_checkpoint
+from mechunlearn.edits.export import bake_edits, export_checkpoint
 from mechunlearn.models import load_model
 from mechunlearn.ranking import Neuron
 
@@ -84,7 +84,7 @@ def test_edit_round_trips_through_dict():
 
 
 def test_plain_hf_view_matches_the_bridge(tiny_model_dir):
-    from mechunlearn.export import bridge_float_noise
+    from mechunlearn.edits.export import bridge_float_noise
 
     m = load_model(tiny_model_dir, device="cpu")
     assert bridge_float_noise(m, TEXTS) <= 1e-4

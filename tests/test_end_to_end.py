@@ -5,7 +5,7 @@ import json
 import pytest
 from transformers import AutoModelForCausalLM
 
-from mechunlearn.paths import bundled_model_dir
+from mechunlearn.core.paths import bundled_model_dir
 from mechunlearn.pipeline import PruneConfig, prune
 
 pytestmark = pytest.mark.slow

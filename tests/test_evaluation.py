@@ -4,9 +4,9 @@ and both fast paths (batched scoring, KV-cached generation) refuse to return num
 import pytest
 import torch
 
-from mechunlearn.concepts import Fact
+from mechunlearn.concepts.folders import Fact
 from mechunlearn.edits import NeuronAblation
-from mechunlearn.evaluation import SelfCheckFailed, greedy_complete, option_logprobs, score_facts
+from mechunlearn.evaluation.scoring import SelfCheckFailed, greedy_complete, option_logprobs, score_facts
 from mechunlearn.models import load_model
 from mechunlearn.ranking import Neuron
 
@@ -43,7 +43,7 @@ def test_batched_scores_equal_whole_sequence_scores_with_edits_in_force(tiny_mod
 
 
 def test_teacher_forced_greedy_agrees_with_generation_on_the_bundled_model():
-    from mechunlearn.concepts import load_concept
+    from mechunlearn.concepts.folders import load_concept
 
     m = load_model(device="cpu")
     facts = load_concept("harry_potter").facts_forget[:24]
@@ -108,9 +108,8 @@ def test_scoring_refuses_when_the_packed_rows_mask_is_ignored(monkeypatch):
 
 def test_gemma3_packs_choices_within_its_sliding_window_and_scores_them_exactly(tiny_tokenizer_dir, tmp_path):
     """Packed rows carry one mask for every layer, so they are used only where no window cuts them."""
-    from conftest import build_tiny_model_dir
-
-    from mechunlearn.evaluation import _rows
+    from mechunlearn.evaluation.scoring import _rows
+    from tests.helpers import build_tiny_model_dir
 
     m = load_model(build_tiny_model_dir("gemma3_text", tiny_tokenizer_dir, tmp_path / "g"), device="cpu")
     prompts = [m.encode(f.prompt) for f in FACTS[:2]]

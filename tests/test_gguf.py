@@ -13,13 +13,13 @@ import zipfile
 
 import pytest
 import torch
-from tiny_gguf import write_gguf_of_arch, write_llama_gguf
 from transformers import AutoModelForCausalLM
 
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.models import load_model
 from mechunlearn.models import registry as reg
 from mechunlearn.models.gguf import check_gguf
+from tests.helpers import write_gguf_of_arch, write_llama_gguf
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def cache(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny_llama(tiny_tokenizer_dir, tmp_path_factory):
-    from conftest import build_tiny_model_dir
+    from tests.helpers import build_tiny_model_dir
 
     d = build_tiny_model_dir("llama", tiny_tokenizer_dir, tmp_path_factory.mktemp("llama-for-gguf"))
     return d, write_llama_gguf(d, tmp_path_factory.mktemp("gguf") / "tiny-llama.gguf")

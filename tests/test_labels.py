@@ -2,8 +2,7 @@ import re
 
 import pytest
 
-from mechunlearn.errors import MechUnlearnError
-from mechunlearn.labels import (
+from mechunlearn.concepts.labels import (
     CONCEPT,
     IGNORE,
     OTHER,
@@ -12,6 +11,7 @@ from mechunlearn.labels import (
     read_neurox_pair,
     write_neurox_pair,
 )
+from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.models import load_model
 
 PATTERN = re.compile(r"(?<!\w)(?:Hogwarts|Dumbledore|Quidditch)(?!\w)")

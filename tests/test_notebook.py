@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from mechunlearn.paths import bundled_model_dir
+from mechunlearn.core.paths import bundled_model_dir
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "explore_rankings.ipynb"
 KERNEL = "python3"

@@ -4,12 +4,12 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from mechunlearn.concepts import load_concept
+from mechunlearn.concepts.folders import load_concept
+from mechunlearn.core.paths import bundled_model_dir
 from mechunlearn.edits import NeuronAblation
-from mechunlearn.evaluation import greedy_complete, score_facts
-from mechunlearn.export import export_checkpoint
+from mechunlearn.edits.export import export_checkpoint
+from mechunlearn.evaluation.scoring import greedy_complete, score_facts
 from mechunlearn.models import load_model
-from mechunlearn.paths import bundled_model_dir
 from mechunlearn.ranking import Neuron
 
 # pins numerical behaviour: also run on the newest releases by `make test-latest`

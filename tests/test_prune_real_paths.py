@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.pipeline import PruneConfig, prune
 
 # pins numerical behaviour: also run on the newest releases by `make test-latest`
@@ -48,7 +48,7 @@ def tiny_opt_dir(tiny_tokenizer_dir, tmp_path_factory):
 def test_an_architecture_whose_neurons_cannot_be_baked_is_refused_before_any_work(
     tiny_opt_dir, planted_concept_dir, tmp_path, monkeypatch
 ):
-    from mechunlearn.report import EvalSets
+    from mechunlearn.evaluation.report import EvalSets
 
     def no_work(*a, **k):
         raise AssertionError("evaluation ran before the refusal")
@@ -65,7 +65,7 @@ def test_an_architecture_whose_neurons_cannot_be_baked_is_refused_before_any_wor
 def test_export_parity_is_a_real_comparison_with_a_real_floor(
     arch, tiny_tokenizer_dir, planted_concept_dir, tmp_path, store
 ):
-    from conftest import build_tiny_model_dir
+    from tests.helpers import build_tiny_model_dir
 
     model_dir = build_tiny_model_dir(arch, tiny_tokenizer_dir, tmp_path / arch)
     lines: list[str] = []

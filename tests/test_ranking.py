@@ -4,53 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from mechunlearn.concepts import load_concept
-from mechunlearn.errors import MechUnlearnError
-from mechunlearn.labels import CONCEPT
+from mechunlearn.concepts.folders import load_concept
+from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.models import load_model
-from mechunlearn.ranking import RANKERS, Neuron, rank
+from mechunlearn.ranking import RANKERS, rank
 from mechunlearn.ranking.data import probing_items
 from mechunlearn.ranking.store import check_ranking_matches
-
-PLANT = Neuron(1, 7)
-
-
-def plant_concept_neuron(model, concept) -> None:
-    """Make MLP neuron PLANT fire only on the concept's keyword tokens and push towards ' Paris'.
-
-    Attention is silenced and position embeddings zeroed, so each MLP sees only its token.
-    Keyword tokens move a value of 8 from residual dimension 2 to dimension 0 (LayerNorm
-    statistics stay identical for both classes); only PLANT reads dimensions 0 and 2, and
-    it sits in the last layer, so no other neuron sees the concept through it.
-    """
-    hf = model.hf_model
-    items = probing_items(model, concept)
-    labels = {}
-    for it in items:
-        for i, lab in zip(it.ids, it.labels, strict=True):
-            labels.setdefault(i, set()).add(lab)
-    concept_ids = sorted(i for i, labs in labels.items() if labs == {CONCEPT})
-    assert concept_ids, "the tiny tokenizer must give the keywords tokens of their own"
-    paris = model.tokenizer(" Paris", add_special_tokens=False)["input_ids"][0]
-    with torch.no_grad():
-        hf.transformer.wpe.weight.zero_()
-        wte = hf.transformer.wte.weight
-        wte[:, 0], wte[:, 1], wte[:, 2] = 0.0, 3.0, 8.0
-        wte[concept_ids, 0], wte[concept_ids, 2] = 8.0, 0.0
-        for blk in hf.transformer.h:
-            blk.attn.c_proj.weight.zero_()
-            blk.attn.c_proj.bias.zero_()
-            blk.mlp.c_fc.weight[[0, 2], :] = 0.0
-        blk = hf.transformer.h[PLANT.layer]
-        blk.ln_2.weight.fill_(1.0)
-        blk.ln_2.bias.zero_()
-        fc, proj = blk.mlp.c_fc, blk.mlp.c_proj
-        fc.weight[:, PLANT.index] = 0.0
-        fc.weight[0, PLANT.index] = 4.0
-        fc.bias[PLANT.index] = -8.0
-        direction = wte[paris].clone()
-        direction[:3] = 0.0
-        proj.weight[PLANT.index] = 4.0 * direction / direction.norm()
+from tests.helpers import PLANT, plant_concept_neuron
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +29,7 @@ def test_every_method_ranks_the_planted_neuron_first(planted, method, tmp_path):
 
 
 def test_planted_neuron_fires_only_on_concept_tokens(planted):
-    from mechunlearn.caching import neuron_stats
+    from mechunlearn.activations.caching import neuron_stats
 
     model, concept = planted
     s = neuron_stats(model, probing_items(model, concept), progress=False)
@@ -79,7 +39,7 @@ def test_planted_neuron_fires_only_on_concept_tokens(planted):
 def test_probeless_matches_neurox(planted, tmp_path):
     from neurox.interpretation import probeless
 
-    from mechunlearn.caching import InMemory, run_and_cache
+    from mechunlearn.activations.caching import InMemory, run_and_cache
 
     model, concept = planted
     hooks = [model.mlp_hook(i) for i in range(model.n_layers)]
@@ -124,7 +84,7 @@ def test_store_reuses_then_recomputes_when_inputs_change(planted, tmp_path, capl
 
 def test_unknown_method_and_option_are_clear_errors(planted, tmp_path):
     model, concept = planted
-    with pytest.raises(MechUnlearnError, match=r"unknown ranking method 'nope'; available: \['attribution'"):
+    with pytest.raises(MechUnlearnError, match=r"unknown ranking method 'nope'; valid: \['attribution'"):
         rank(model, concept, "nope", store=tmp_path)
     with pytest.raises(MechUnlearnError, match=r"unknown option\(s\) \['lamda'\]"):
         rank(model, concept, "probe", {"lamda": 1}, store=tmp_path)

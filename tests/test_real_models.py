@@ -7,10 +7,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from mechunlearn.concepts import load_concept
+from mechunlearn.concepts.folders import load_concept
 from mechunlearn.edits import NeuronAblation
-from mechunlearn.evaluation import greedy_complete, score_facts
-from mechunlearn.export import export_checkpoint
+from mechunlearn.edits.export import export_checkpoint
+from mechunlearn.evaluation.scoring import greedy_complete, score_facts
 from mechunlearn.models import load_model
 from mechunlearn.models.registry import REAL_MODELS, cached_model
 from mechunlearn.ranking import Neuron

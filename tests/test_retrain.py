@@ -3,11 +3,11 @@
 import torch
 
 from mechunlearn.edits import NeuronAblation
-from mechunlearn.evaluation import perplexity
-from mechunlearn.export import export_checkpoint
+from mechunlearn.edits.export import export_checkpoint
+from mechunlearn.evaluation.scoring import perplexity
 from mechunlearn.models import load_model
 from mechunlearn.ranking import Neuron
-from mechunlearn.retrain import RetrainConfig, retrain
+from mechunlearn.training.retrain import RetrainConfig, retrain
 
 TEXTS = ["Frodo carried the One Ring to Mount Doom in Mordor.", "The capital of France is Paris."] * 8
 

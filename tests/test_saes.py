@@ -6,43 +6,20 @@ import os
 import pytest
 import torch
 
-from mechunlearn.concepts import load_concept
+from mechunlearn.concepts.folders import load_concept
+from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.edits import SAEClamp
 from mechunlearn.edits.sae_clamp import clamp_features
-from mechunlearn.errors import MechUnlearnError
 from mechunlearn.models import load_model
 from mechunlearn.ranking.base import FEATURE_RANKERS
 from mechunlearn.ranking.sae_store import rank_features
 from mechunlearn.saes import load_sae
 from mechunlearn.saes.loading import check_sae_fits
 from mechunlearn.saes.training import TrainSAEConfig, fit_sae, training_sae
-from tests.test_ranking import PLANT, plant_concept_neuron
+from tests.helpers import PLANT, PLANTED_FEATURE, plant_concept_neuron, write_sae
 
 # pins numerical behaviour: also run on the newest releases by `make test-latest`
 pytestmark = pytest.mark.numerics
-
-PLANTED_FEATURE = 3
-
-
-def write_sae(folder, d_in: int, hook: str, d_sae: int = 16, reads: int | None = None, model_name="tiny"):
-    """A sae-lens StandardSAE saved in sae-lens format; feature 3 reads input unit ``reads``."""
-    from sae_lens import StandardSAE, StandardSAEConfig
-    from sae_lens.saes.sae import SAEMetadata
-
-    cfg = StandardSAEConfig(d_in=d_in, d_sae=d_sae, metadata=SAEMetadata(hook_name=hook, model_name=model_name))
-    sae = StandardSAE(cfg)
-    with torch.no_grad():
-        for p in sae.parameters():
-            p.zero_()
-        if reads is None:
-            torch.manual_seed(0)
-            sae.W_enc.normal_(0, 0.3)
-            sae.W_dec.normal_(0, 0.3)
-        else:
-            sae.W_enc[reads, PLANTED_FEATURE] = 1.0
-            sae.W_dec[PLANTED_FEATURE, reads] = 1.0
-    sae.save_model(str(folder))
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +115,7 @@ def test_sae_lens_trainer_learns_to_reconstruct(tiny_gpt2_dir):
 def test_train_sae_command_writes_sae_lens_folder(monkeypatch, capsys, tiny_gpt2_dir, tmp_path):
     from sae_lens import SAE
 
-    from tests.test_cli import run_cli
+    from tests.helpers import run_cli
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(f"The fox jumped over {i} lazy dogs at Hogwarts." for i in range(60)) + "\n")

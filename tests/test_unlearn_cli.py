@@ -8,9 +8,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from mechunlearn.edits.stack import load_run
 from mechunlearn.models import load_model
-from mechunlearn.stack import load_run
-from tests.test_cli import run_cli
+from tests.helpers import run_cli
 
 FAST = ["--steps", "4", "--lr", "3e-3", "--batch-size", "2"]
 
@@ -116,8 +116,8 @@ def test_clamp_then_unlearn_trains_under_the_clamp_and_keeps_it_live(
     reloaded = load_run(out, device="cpu")
     assert [e.kind for e in reloaded.edits] == ["sae_clamp"]
     # the clamp was in force while training: the reloaded stack reproduces the run's 'after' figures
-    from mechunlearn.concepts import load_concept
-    from mechunlearn.report import EvalSets
+    from mechunlearn.concepts.folders import load_concept
+    from mechunlearn.evaluation.report import EvalSets
 
     c = load_concept(planted_concept_dir)
     ev = EvalSets(c, known=stack["known"])
@@ -226,7 +226,7 @@ def _digest(params) -> str:
 
 def test_relearn_reports_recovery(monkeypatch, capsys, tmp_path):
     import mechunlearn.pipeline.relearn as relearn_module
-    from mechunlearn.stack import load_stack
+    from mechunlearn.edits.stack import load_stack
 
     out = tmp_path / "u"  # the bundled model: it knows its corpus' facts, so there is something to forget
     code, _, err = run_cli(
@@ -300,7 +300,7 @@ def _run_without_config(folder, config_text):
 )
 def test_relearn_refuses_a_run_whose_config_does_not_name_its_concept(tmp_path, config_text, words):
     """It used to fall back to harry_potter silently: a different concept's facts measured as 'forgotten'."""
-    from mechunlearn.errors import MechUnlearnError
+    from mechunlearn.core.errors import MechUnlearnError
     from mechunlearn.pipeline.relearn import RelearnConfig, relearn
 
     run = _run_without_config(tmp_path / "run", config_text)
@@ -352,7 +352,7 @@ def test_filter_txt_jsonl_and_datasets(monkeypatch, capsys, planted_concept_dir,
 
 
 def test_training_figure_shows_losses_budget_checks_and_forgetting():
-    from mechunlearn.plots import training_figure
+    from mechunlearn.evaluation.plots import training_figure
 
     check = {"retain_loss": 0.05, "forget_known_still": 0.75}
     curve = [

@@ -13,15 +13,15 @@ import pytest
 import torch
 
 from mechunlearn.edits import NeuronAblation
-from mechunlearn.export import export_checkpoint
+from mechunlearn.edits.export import export_checkpoint
 from mechunlearn.models import load_model
 from mechunlearn.ranking import Neuron
-from mechunlearn.unlearning import METHODS, Step, make_method
-from mechunlearn.unlearning.context import Context
-from mechunlearn.unlearning.data import UnlearnData
-from mechunlearn.unlearning.localize import neuron_localisation
-from mechunlearn.unlearning.loop import TrainConfig, forward, train
-from mechunlearn.unlearning.lora import LoraSpec, add_lora, lora_parameters, merge_lora
+from mechunlearn.training.context import Context
+from mechunlearn.training.data import UnlearnData
+from mechunlearn.training.localize import neuron_localization
+from mechunlearn.training.loop import TrainConfig, forward, step_loss, train
+from mechunlearn.training.lora import LoraSpec, add_lora, lora_parameters, merge_lora
+from mechunlearn.unlearning import METHODS, make_method
 
 # pins numerical behaviour: also run on the newest releases by `make test-latest`
 pytestmark = pytest.mark.numerics
@@ -66,11 +66,12 @@ def objective(model, method, ctx) -> float:
         batches["retain"] = d.batch("retain", list(range(len(d.retain))))
     stop = method.stop_at_layer(model)
     with torch.no_grad():
-        outs = forward(
-            model, model.bridge, batches, method.hooks(model), stop if stop and stop < model.n_layers else None
+        hooks = method.hooks(model)
+        return float(
+            step_loss(method, ctx, model.bridge, batches, hooks, stop if stop and stop < model.n_layers else None)[
+                "loss"
+            ]
         )
-        extra = {k: v for k, v in outs.items() if k not in ("forget", "retain")}
-        return float(method.loss(Step(outs.get("forget"), outs.get("retain"), extra, ctx))["loss"])
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
@@ -159,7 +160,7 @@ def test_lora_trains_only_adapters_and_merges_exactly(name, tiny_model_dir):
 
 
 def test_lora_target_that_does_not_exist_is_refused(tiny_gpt2_dir):
-    from mechunlearn.errors import MechUnlearnError
+    from mechunlearn.core.errors import MechUnlearnError
 
     model = load_model(tiny_gpt2_dir, device="cpu")
     with pytest.raises(MechUnlearnError, match="q_proj.*valid"):
@@ -171,10 +172,10 @@ def test_localised_training_leaves_every_other_weight_bit_identical(name, tiny_g
     model = load_model(tiny_gpt2_dir, device="cpu")
     method = make_method(name, FAST)
     neurons = [Neuron(0, 1), Neuron(0, 5), Neuron(1, 2), Neuron(1, 7)]
-    loc = neuron_localisation(model, neurons)
+    loc = neuron_localization(model, neurons)
     allowed = method.trainable(model)
     if allowed is not None:  # rmu trains its own few matrices: localise within them
-        from mechunlearn.unlearning.localize import intersect
+        from mechunlearn.training.localize import intersect
 
         loc = intersect(loc, allowed)
     start = {k: v.clone() for k, v in model.hf_state_dict().items()}
@@ -212,9 +213,9 @@ def test_the_same_seed_gives_identical_weights(name, tiny_gpt2_dir):
 
 
 def test_budget_stops_training_and_keeps_the_last_state_within_it(tiny_gpt2_dir, planted_concept_dir):
-    from mechunlearn.budget import RetainBudget
-    from mechunlearn.concepts import load_concept
-    from mechunlearn.report import EvalSets
+    from mechunlearn.concepts.folders import load_concept
+    from mechunlearn.evaluation.budget import RetainBudget
+    from mechunlearn.evaluation.report import EvalSets
 
     model = load_model(tiny_gpt2_dir, device="cpu")
     concept = load_concept(planted_concept_dir)

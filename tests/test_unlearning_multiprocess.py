@@ -34,7 +34,7 @@ def _env() -> dict:
 
 @pytest.mark.parametrize("method", ["ga_kl"])
 def test_two_processes_match_one(tiny_tokenizer_dir, tmp_path, method):
-    from tests.conftest import build_tiny_model_dir
+    from tests.helpers import build_tiny_model_dir
 
     model_dir = build_tiny_model_dir("llama", tiny_tokenizer_dir, tmp_path / "llama")
     one, two = tmp_path / "one.safetensors", tmp_path / "two.safetensors"

@@ -13,10 +13,10 @@ import json
 import random
 from pathlib import Path
 
-from mechunlearn.concepts import Concept
-from mechunlearn.errors import MechUnlearnError
-from mechunlearn.io import read_jsonl, read_lines
-from mechunlearn.paths import corpus_dir
+from mechunlearn.concepts.folders import Concept
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.io import read_jsonl, read_lines
+from mechunlearn.core.paths import corpus_dir
 
 
 def load_knowledge(root: Path | None = None) -> list[dict]:

@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 
 from mechunlearn.bundled.corpus import load_knowledge, training_documents, write_fact_files
-from mechunlearn.concepts import load_concept
-from mechunlearn.io import staged_dir, write_json
-from mechunlearn.paths import bundled_model_dir
-from mechunlearn.training import length_bucketed_batches, next_token_loss, train
+from mechunlearn.concepts.folders import load_concept
+from mechunlearn.core.io import staged_dir, write_json
+from mechunlearn.core.paths import bundled_model_dir
+from mechunlearn.training.simple import length_bucketed_batches, next_token_loss, train
 
 log = logging.getLogger("mechunlearn.bundled")
 EOS = "<|endoftext|>"
@@ -105,7 +105,7 @@ def build_model(cfg: BundledModelConfig, vocab: int, eos_id: int):
 
 def evaluate_facts(model_dir: Path, concept_name: str) -> dict[str, float]:
     """Fact accuracy of a saved checkpoint, loaded as a user would load it."""
-    from mechunlearn.evaluation import fact_accuracy
+    from mechunlearn.evaluation.scoring import fact_accuracy
     from mechunlearn.models.loading import load_model
 
     m = load_model(model_dir, device="cpu")

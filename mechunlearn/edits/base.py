@@ -7,10 +7,9 @@ register by name so a saved edit can be re-applied from its JSON.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.core.registry import Registry
 from mechunlearn.models.hooked import FwdHook, HookedLM
 
 
@@ -24,24 +23,18 @@ class Edit(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
 
-EDITS: dict[str, Callable[[dict[str, Any]], Edit]] = {}
+EDITS: Registry[type] = Registry("edit type")
 
 
 def register_edit(kind: str):
     """Register an edit class (with a ``from_dict`` classmethod) under ``kind``."""
 
     def deco(cls):
-        if kind in EDITS:
-            raise ValueError(f"edit type '{kind}' is already registered")
-        EDITS[kind] = cls.from_dict
         cls.kind = kind
-        return cls
+        return EDITS.register(kind)(cls)
 
     return deco
 
 
 def edit_from_dict(d: dict[str, Any]) -> Edit:
-    kind = d.get("kind")
-    if kind not in EDITS:
-        raise MechUnlearnError(f"unknown edit type '{kind}'; known: {sorted(EDITS)}")
-    return EDITS[kind](d)
+    return EDITS.get(d.get("kind")).from_dict(d)

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
+from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.edits.base import register_edit
-from mechunlearn.errors import MechUnlearnError
 from mechunlearn.models.arch import arch_spec
 from mechunlearn.models.hooked import FwdHook, HookedLM
 from mechunlearn.ranking.base import Neuron

@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
+from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.edits.base import register_edit
-from mechunlearn.errors import MechUnlearnError
 from mechunlearn.models.hooked import FwdHook, HookedLM
 
 MODES = ("zero", "negative", "conditional")

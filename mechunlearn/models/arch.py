@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.core.errors import MechUnlearnError
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.core.errors import MechUnlearnError
 
 DTYPES = ("float32", "float16", "bfloat16")
 CUDA_HELP = (

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.core.errors import MechUnlearnError
 
 log = logging.getLogger(__name__)
 

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import hashlib
+import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.models.tokens import special_prefix
 
 if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
@@ -26,6 +30,29 @@ if TYPE_CHECKING:
 def hf_name(key: str) -> str:
     """A bridge state-dict or buffer name with the bridge's wrapper segments removed."""
     return key.replace("._original_component", "").removeprefix("_original_component.")
+
+
+def fingerprint(config, state_dict: dict[str, torch.Tensor]) -> str:
+    """A short hash of the model's config and weights (strided sample of every tensor).
+
+    Cheap even for billions of parameters, yet any edited neuron changes it: every tensor
+    contributes its shape, its sum and a strided sample of at most 4096 entries.
+    """
+    h = hashlib.sha256()
+    cfg = config.to_dict()
+    for key in ("_name_or_path", "transformers_version", "torch_dtype", "dtype"):
+        cfg.pop(key, None)
+    h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
+    with torch.no_grad():
+        for name, t in sorted(state_dict.items()):
+            flat = t.detach().reshape(-1)
+            step = max(1, flat.numel() // 4096)
+            sample = flat[::step].float().cpu()
+            h.update(name.encode())
+            h.update(str(tuple(t.shape)).encode())
+            h.update(f"{flat.float().sum().item():.6e}".encode())
+            h.update(sample.numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 HookFn = Callable[[torch.Tensor, Any], torch.Tensor | None]
@@ -123,9 +150,7 @@ class HookedLM:
         return [p for p in params if p.data_ptr() not in skip]
 
     def fingerprint(self) -> str:
-        """Hash of config and weights as they are now (see ``loading.fingerprint``)."""
-        from mechunlearn.models.loading import fingerprint
-
+        """Hash of config and weights as they are now (see :func:`fingerprint`)."""
         return fingerprint(self.hf_model.config, self.hf_state_dict())
 
     # ---- hook points -------------------------------------------------------------------
@@ -179,8 +204,6 @@ class HookedLM:
         model is measured here as its users run it (no hand-added BOS). Special tokens appended
         at the end by default (an EOS) are dropped: a prompt must stay open for its answer.
         """
-        from mechunlearn.labels import special_prefix
-
         return special_prefix(self.tokenizer)
 
     def encode(self, text: str, *, prepend_bos: bool = True) -> list[int]:
@@ -240,3 +263,12 @@ class HookedLM:
                 self.bridge(input_ids, attention_mask=attention_mask, stop_at_layer=stop)
             else:  # the last block: the HF decoder without its LM head (right padding needs no position fix)
                 self.hf_model.base_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+
+
+def model_slug(model: HookedLM) -> str:
+    """Folder name for a model: last path component of a folder (the run's, for the ``model/`` checkpoint
+    of a mechunlearn output folder), ``org--name`` for a hub id."""
+    p = Path(model.source_path)
+    if not p.is_dir():
+        return model.name.replace("/", "--")
+    return p.parent.name if (p.parent / "edits.json").is_file() else p.name

@@ -7,8 +7,6 @@ and ``save_pretrained`` on the HF module exports a plain checkpoint.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import socket
 from dataclasses import dataclass
@@ -16,12 +14,12 @@ from pathlib import Path
 
 import torch
 
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.paths import BUNDLED_MODEL_NAME, bundled_model_dir
 from mechunlearn.models.device import check_device
 from mechunlearn.models.gguf import is_gguf
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.models.registry import REAL_MODELS, ensure_model, gguf_folder
-from mechunlearn.paths import BUNDLED_MODEL_NAME, bundled_model_dir
 
 HUB_HOST = ("huggingface.co", 443)
 
@@ -98,29 +96,6 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> ModelSource:
     return ModelSource(name, name, False)
 
 
-def fingerprint(config, state_dict: dict[str, torch.Tensor]) -> str:
-    """A short hash of the model's config and weights (strided sample of every tensor).
-
-    Cheap even for billions of parameters, yet any edited neuron changes it: every tensor
-    contributes its shape, its sum and a strided sample of at most 4096 entries.
-    """
-    h = hashlib.sha256()
-    cfg = config.to_dict()
-    for key in ("_name_or_path", "transformers_version", "torch_dtype", "dtype"):
-        cfg.pop(key, None)
-    h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
-    with torch.no_grad():
-        for name, t in sorted(state_dict.items()):
-            flat = t.detach().reshape(-1)
-            step = max(1, flat.numel() // 4096)
-            sample = flat[::step].float().cpu()
-            h.update(name.encode())
-            h.update(str(tuple(t.shape)).encode())
-            h.update(f"{flat.float().sum().item():.6e}".encode())
-            h.update(sample.numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 def load_model(
     name_or_path: str | os.PathLike | None = None,
     *,
@@ -132,7 +107,7 @@ def load_model(
 
     Args:
         name_or_path: local checkpoint folder, .gguf file, named real model, hub id or ``None``/``"bundled"``.
-            An output folder of ``prune``/``clamp``/``unlearn`` is loaded by :func:`mechunlearn.stack.load_run`.
+            An output folder of ``prune``/``clamp``/``unlearn`` is loaded by :func:`mechunlearn.edits.stack.load_run`.
         device: ``"cpu"``, ``"cuda"``, ...; defaults to CUDA when available. Exclusive with
             ``device_map``.
         dtype: parameter dtype (``torch.float32`` default; ``"bfloat16"`` for large models).
@@ -148,7 +123,7 @@ def load_model(
     if name_or_path is not None and (Path(name_or_path) / "edits.json").is_file():
         raise MechUnlearnError(
             f"{name_or_path} is a mechunlearn output folder, not a checkpoint: load it with "
-            "mechunlearn.stack.load_run (its edits re-applied), or load its model/ folder"
+            "mechunlearn.edits.stack.load_run (its edits re-applied), or load its model/ folder"
         )
     if isinstance(dtype, str):
         try:

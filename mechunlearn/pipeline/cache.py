@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mechunlearn.caching import NeuronStats, ShardWriter, run_and_cache
-from mechunlearn.concepts import load_concept
-from mechunlearn.errors import MechUnlearnError
-from mechunlearn.io import ensure_new_dir
+from mechunlearn.activations.caching import NeuronStats, ShardWriter, run_and_cache
+from mechunlearn.concepts.folders import load_concept
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.io import ensure_new_dir
+from mechunlearn.core.runs import default_out, run_folder
+from mechunlearn.edits.stack import load_model_or_run
 from mechunlearn.models import HookedLM
 from mechunlearn.ranking.data import probing_items
-from mechunlearn.runs import default_out, run_folder
-from mechunlearn.stack import load_model_or_run
 
 
 def expand_hooks(model: HookedLM, hooks: list[str]) -> list[str]:

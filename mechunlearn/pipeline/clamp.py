@@ -14,30 +14,28 @@ from typing import Any
 
 import torch
 
-from mechunlearn.budget import choose_size
-from mechunlearn.concepts import load_concept
-from mechunlearn.distill import distil, kl_between
+from mechunlearn.concepts.folders import load_concept
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.io import ensure_new_dir, write_json
+from mechunlearn.core.paths import home
+from mechunlearn.core.runs import Timer, default_out
 from mechunlearn.edits import SAEClamp
-from mechunlearn.errors import MechUnlearnError
-from mechunlearn.export import export_checkpoint
-from mechunlearn.io import ensure_new_dir, write_json
-from mechunlearn.models import HookedLM
-from mechunlearn.paths import home
+from mechunlearn.edits.export import export_checkpoint
+from mechunlearn.evaluation.budget import choose_size
+from mechunlearn.evaluation.plots import feature_ranking_figure, write_html
+from mechunlearn.evaluation.report import markdown_table, stage_table
+from mechunlearn.models.hooked import HookedLM, model_slug
 from mechunlearn.pipeline.config import DEFAULT_CLAMP, DEFAULT_SAE_HOOK, ClampConfig
 from mechunlearn.pipeline.stage import finish, stage_run
 from mechunlearn.pipeline.start import load_start
-from mechunlearn.plots import feature_ranking_figure, write_html
-from mechunlearn.ranking.base import Ranking
+from mechunlearn.ranking.base import FEATURE_RANKERS, Ranking
 from mechunlearn.ranking.sae_store import (
     check_feature_ranking_matches,
     load_feature_table,
-    make_feature_config,
     rank_features,
 )
-from mechunlearn.ranking.store import model_slug
-from mechunlearn.report import markdown_table, stage_table
-from mechunlearn.runs import Timer, default_out
 from mechunlearn.saes.loading import check_sae_fits, load_sae, sae_reference
+from mechunlearn.training.distill import distill, kl_between
 
 log = logging.getLogger("mechunlearn.clamp")
 
@@ -93,7 +91,9 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
     out = Path(cfg.out) if cfg.out else default_out("clamp", Path(cfg.concept).name)
     ensure_new_dir(out)
     if cfg.ranking is None and cfg.features is None:
-        make_feature_config(cfg.method, cfg.method_options)  # an unknown method or option fails before any work
+        FEATURE_RANKERS.build_config(
+            cfg.method, cfg.method_options
+        )  # an unknown method or option fails before any work
     concept = load_concept(cfg.concept)
     _ = (concept.fact_sets, concept.forget_corpus, concept.retain_corpus)  # malformed files fail now
     timer = Timer()
@@ -164,7 +164,7 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
             teacher = list(model.edits)
             unbakeable = [e for e in teacher if e.kind == "sae_clamp"]  # this clamp and any earlier ones
             with timer("distil"):
-                stats = distil(model, unbakeable, texts, dcfg)
+                stats = distill(model, unbakeable, texts, dcfg)
             with timer("evaluate_baked"):
                 baked = evals.measure(model, ("validation", "test"))
                 saved, model.edits = model.edits, teacher

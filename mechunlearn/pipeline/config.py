@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mechunlearn.config_types import check_values
-from mechunlearn.errors import MechUnlearnError
-from mechunlearn.retrain import RetrainConfig
+from mechunlearn.core.config_types import check_values
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.training.retrain import RetrainConfig
 
 
 def build(cls, d: dict[str, Any], what: str):
@@ -45,7 +45,7 @@ class JsonConfig:
 
 
 DEFAULT_TOP_K = 256  # without a budget: best trade-off on the bundled model in bench/RESULTS.md
-DEFAULT_MAX_RETAIN_DROP = 0.03  # the retain budget (mechunlearn.budget), on by default
+DEFAULT_MAX_RETAIN_DROP = 0.03  # the retain budget (mechunlearn.evaluation.budget), on by default
 
 
 @dataclass
@@ -61,7 +61,7 @@ class PruneConfig(JsonConfig):
             of all MLP neurons); exclusive with ``ratio``.
         ratio: fraction of all MLP neurons to prune, in (0, 1) (with a budget: the most).
         max_retain_drop: retain budget: prune the largest top-k whose retain loss on validation
-            facts and text stays within this (``mechunlearn.budget``); ``None`` prunes exactly top-k.
+            facts and text stays within this (``mechunlearn.evaluation.budget``); ``None`` prunes exactly top-k.
         ablation: ``zero`` or ``mean``.
         retrain: fine-tune on concept-free retain data after pruning (edits kept in force).
         retrain_options: options of :class:`RetrainConfig`.
@@ -156,7 +156,7 @@ class ClampConfig(JsonConfig):
         max_retain_drop: retain budget: clamp the largest number of top features (up to
             ``top_k``) whose retain loss on validation data stays within this; ``None``: exactly top_k.
         bake: distil the clamped model into plain weights (``model/``).
-        distill_options: options of :class:`~mechunlearn.distill.DistillConfig`.
+        distill_options: options of :class:`~mechunlearn.training.distill.DistillConfig`.
         from_dir: an earlier ``prune``/``clamp`` output to continue from (edits stack).
         ranking: a stored feature ranking folder to use instead of ranking anew.
         test_prompts: prompts whose greedy continuations are recorded before and after.
@@ -204,7 +204,7 @@ class ClampConfig(JsonConfig):
         return DEFAULT_CLAMP["value"] if self.mode == DEFAULT_CLAMP["mode"] else 1.0
 
     def distill_config(self):
-        from mechunlearn.distill import DistillConfig
+        from mechunlearn.training.distill import DistillConfig
 
         return build(DistillConfig, self.distill_options, "distill option")
 

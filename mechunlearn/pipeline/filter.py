@@ -5,7 +5,7 @@ field, ``text`` by default), or a local Hugging Face ``datasets`` folder (``save
 A document is dropped when one of the concept's keywords occurs as a whole word in its
 normalised text (Unicode NFKC, accents removed, curly quotes straightened, whitespace
 collapsed; ``ignore_case`` also folds case). With ``probe`` it is also dropped when the
-concept's document classifier (:mod:`mechunlearn.concept_classifier`, a NeuroX probe on a
+concept's document classifier (:mod:`mechunlearn.ranking.classifier`, a NeuroX probe on a
 model's pooled MLP activations) gives it P(concept) >= ``threshold``: that catches text
 about the concept that names no keyword. The output is written to a temporary path and
 renamed; ``OUTPUT.filter.json`` beside it holds the configuration and the counts (removed
@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mechunlearn.concepts import Concept, load_concept
-from mechunlearn.errors import MechUnlearnError
-from mechunlearn.io import write_json
-from mechunlearn.runs import captured_log
+from mechunlearn.concepts.folders import Concept, load_concept
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.io import write_json
+from mechunlearn.core.runs import captured_log
 
 log = logging.getLogger(__name__)
 CHUNK = 256  # documents judged together (one batched pass of the classifier)
@@ -66,8 +66,8 @@ class FilterConfig:
             self.classifier()  # checks the threshold and window before anything is loaded
 
     def classifier(self):
-        """The concept probe's settings (:class:`mechunlearn.concept_classifier.ClassifierConfig`)."""
-        from mechunlearn.concept_classifier import ClassifierConfig
+        """The concept probe's settings (:class:`mechunlearn.ranking.classifier.ClassifierConfig`)."""
+        from mechunlearn.ranking.classifier import ClassifierConfig
 
         return ClassifierConfig(self.threshold, self.window)
 
@@ -93,8 +93,8 @@ def judge(cfg: FilterConfig, concept: Concept) -> tuple[Judge, dict[str, Any]]:
     mentions = matcher(concept, cfg.ignore_case)
     if not cfg.probe:
         return (lambda texts: ["keyword" if mentions(t) else None for t in texts]), {}
-    from mechunlearn.concept_classifier import ConceptClassifier
-    from mechunlearn.stack import load_model_or_run
+    from mechunlearn.edits.stack import load_model_or_run
+    from mechunlearn.ranking.classifier import ConceptClassifier
 
     model = load_model_or_run(cfg.model, device=cfg.device, dtype=cfg.dtype)
     clf = ConceptClassifier.train(model, concept, cfg.classifier())

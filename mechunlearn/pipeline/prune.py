@@ -15,23 +15,24 @@ from typing import Any
 
 import torch
 
-from mechunlearn.budget import choose_size
-from mechunlearn.caching import neuron_stats
-from mechunlearn.concepts import Concept, load_concept
+from mechunlearn.activations.caching import neuron_stats
+from mechunlearn.concepts.folders import Concept, load_concept
+from mechunlearn.core.io import ensure_new_dir
+from mechunlearn.core.runs import Timer, default_out
 from mechunlearn.edits import NeuronAblation
 from mechunlearn.edits.neuron_ablation import mean_values
-from mechunlearn.io import ensure_new_dir
+from mechunlearn.evaluation.budget import choose_size
+from mechunlearn.evaluation.plots import ranking_figure, top_table, write_html
+from mechunlearn.evaluation.report import markdown_table, stage_table
 from mechunlearn.models import HookedLM, arch_spec
 from mechunlearn.pipeline.config import PruneConfig
 from mechunlearn.pipeline.stage import export_model, finish, stage_run
 from mechunlearn.pipeline.start import load_start
-from mechunlearn.plots import ranking_figure, top_table, write_html
 from mechunlearn.ranking import Ranking, rank
+from mechunlearn.ranking.base import RANKERS
 from mechunlearn.ranking.data import probing_items
-from mechunlearn.ranking.store import check_ranking_matches, make_config
-from mechunlearn.report import markdown_table, stage_table
-from mechunlearn.retrain import filtered_retain_texts, retrain
-from mechunlearn.runs import Timer, default_out
+from mechunlearn.ranking.store import check_ranking_matches
+from mechunlearn.training.retrain import filtered_retain_texts, retrain
 
 log = logging.getLogger("mechunlearn.prune")
 
@@ -122,7 +123,7 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
     if cfg.ranking:
         Ranking.load(cfg.ranking)  # a missing or broken ranking folder fails before any work
     else:
-        make_config(cfg.method, cfg.method_options)  # so does an unknown method or option
+        RANKERS.build_config(cfg.method, cfg.method_options)  # so does an unknown method or option
     concept = resolve_concept(cfg)
     timer = Timer()
     with timer("load"):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mechunlearn.concepts import load_concept
-from mechunlearn.io import ensure_new_dir, write_json
-from mechunlearn.plots import ranking_figure, top_table, write_html
+from mechunlearn.concepts.folders import load_concept
+from mechunlearn.core.io import ensure_new_dir, write_json
+from mechunlearn.core.runs import default_out, run_folder
+from mechunlearn.edits.stack import load_model_or_run
+from mechunlearn.evaluation.plots import ranking_figure, top_table, write_html
 from mechunlearn.ranking import Ranking, rank
-from mechunlearn.ranking.store import make_config
-from mechunlearn.runs import default_out, run_folder
-from mechunlearn.stack import load_model_or_run
+from mechunlearn.ranking.base import RANKERS
 
 
 def rank_job(
@@ -23,7 +23,7 @@ def rank_job(
     print_fn=print,
 ) -> Ranking:
     """Rank, store under probes/, and write config, log, ranking/ and ranking.html to ``out``."""
-    make_config(method, options)  # bad options fail before anything is loaded
+    RANKERS.build_config(method, options)  # bad options fail before anything is loaded
     out = Path(out) if out else default_out("rank", Path(concept).name)
     ensure_new_dir(out)
     c = load_concept(concept)

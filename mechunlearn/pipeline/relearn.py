@@ -25,15 +25,15 @@ from typing import Any
 
 import torch
 
-from mechunlearn.concepts import Fact, fact_split, load_concept
-from mechunlearn.errors import MechUnlearnError
-from mechunlearn.evaluation import score_facts
-from mechunlearn.io import write_json
-from mechunlearn.runs import Timer, default_out, run_folder
-from mechunlearn.stack import load_stack, read_stack
+from mechunlearn.concepts.folders import Fact, fact_split, load_concept
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.io import write_json
+from mechunlearn.core.runs import Timer, default_out, run_folder
+from mechunlearn.edits.stack import load_stack, read_stack
+from mechunlearn.evaluation.scoring import score_facts
+from mechunlearn.training.data import UnlearnData
+from mechunlearn.training.loop import TrainConfig, train
 from mechunlearn.unlearning import make_method
-from mechunlearn.unlearning.data import UnlearnData
-from mechunlearn.unlearning.loop import TrainConfig, train
 
 log = logging.getLogger("mechunlearn.relearn")
 

@@ -16,15 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mechunlearn.concepts import Concept
-from mechunlearn.evaluation import greedy_complete
-from mechunlearn.export import bake_edits, bridge_float_noise, edit_effect, export_checkpoint, save_plain_checkpoint
-from mechunlearn.io import write_json
+from mechunlearn.concepts.folders import Concept
+from mechunlearn.core.io import write_json
+from mechunlearn.core.runs import Timer, run_folder
+from mechunlearn.edits.export import (
+    bake_edits,
+    bridge_float_noise,
+    edit_effect,
+    export_checkpoint,
+    save_plain_checkpoint,
+)
+from mechunlearn.edits.stack import write_stack
+from mechunlearn.evaluation.report import EvalSets, add_stages, known_counts
+from mechunlearn.evaluation.scoring import greedy_complete
 from mechunlearn.models import HookedLM
 from mechunlearn.pipeline.start import load_start
-from mechunlearn.report import EvalSets, add_stages, known_counts
-from mechunlearn.runs import Timer, run_folder
-from mechunlearn.stack import write_stack
 
 log = logging.getLogger("mechunlearn.stage")
 

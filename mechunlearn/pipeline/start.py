@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from mechunlearn.edits.stack import load_stack, model_reference
 from mechunlearn.models import HookedLM, load_model
-from mechunlearn.stack import load_stack, model_reference
 
 
 class Start(NamedTuple):

@@ -16,19 +16,19 @@ from typing import Any
 
 import torch
 
-from mechunlearn.budget import RetainBudget
-from mechunlearn.concepts import load_concept
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.concepts.folders import load_concept
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.runs import Timer, default_out
+from mechunlearn.evaluation.budget import RetainBudget
+from mechunlearn.evaluation.plots import training_figure, write_html
+from mechunlearn.evaluation.report import markdown_table, stage_table
 from mechunlearn.pipeline.stage import export_model, finish, stage_run
 from mechunlearn.pipeline.unlearn_config import UnlearnConfig, default_localize_k
-from mechunlearn.plots import training_figure, write_html
 from mechunlearn.ranking.base import Ranking
-from mechunlearn.report import markdown_table, stage_table
-from mechunlearn.runs import Timer, default_out
-from mechunlearn.unlearning.data import UnlearnData, default_items, read_data_file
-from mechunlearn.unlearning.localize import Localisation, intersect, localisation
-from mechunlearn.unlearning.loop import TrainConfig, train
-from mechunlearn.unlearning.lora import LoraSpec, add_lora, lora_parameters, lora_targets, merge_lora
+from mechunlearn.training.data import UnlearnData, default_items, read_data_file
+from mechunlearn.training.localize import Localization, intersect, localization
+from mechunlearn.training.loop import TrainConfig, train
+from mechunlearn.training.lora import LoraSpec, add_lora, lora_parameters, lora_targets, merge_lora
 
 log = logging.getLogger("mechunlearn.unlearn")
 
@@ -54,17 +54,9 @@ def _check_ranking(ranking: Ranking, model) -> None:
 
 def forget_probe(concept):
     """How much of the known forget facts of the validation split the model still holds (for the curve)."""
-    from mechunlearn.concepts import fact_split
-    from mechunlearn.evaluation import score_facts
+    from mechunlearn.evaluation.scoring import score_facts
 
-    facts = []
-    for name, fs in concept.fact_sets.items():
-        keep = set((concept.known or {}).get(name, {}).get("forget", []))
-        facts += [
-            f
-            for i, f in enumerate(fs.forget)
-            if fact_split(i) == "validation" and i in keep and "paraphrased" not in name
-        ]
+    facts = concept.facts("forget", "validation", concept.known or {}, paraphrased=False)
 
     def probe(model) -> dict[str, float]:
         if not facts:
@@ -115,7 +107,7 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
     """Run the whole unlearn job described by ``cfg``; returns the report (also written to disk)."""
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out) if cfg.out else default_out("unlearn", Path(cfg.concept).name)
-    from mechunlearn.io import ensure_new_dir
+    from mechunlearn.core.io import ensure_new_dir
 
     ensure_new_dir(out)
     concept = load_concept(cfg.concept)
@@ -170,7 +162,7 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
             eval_every=cfg.eval_every,
             seed=cfg.seed,
         )
-        loc: Localisation | None = None
+        loc: Localization | None = None
         peft_model = None
         if cfg.localize is not None or ranking_given is not None:
             with timer("rank"):
@@ -178,7 +170,7 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
                     (ranking_given, cfg.localize_from) if ranking_given else _ranking_for(cfg, model, concept)
                 )
             k = cfg.localize or default_localize_k(model)
-            loc = intersect(localisation(model, ranking, k), method.trainable(model))
+            loc = intersect(localization(model, ranking, k), method.trainable(model))
             loc.record["ranking"] = ranking_src
             params, masks = loc.params, loc.masks
         elif lora_spec is not None:

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.pipeline.config import JsonConfig, check_budget, check_start
 
 
@@ -111,8 +111,8 @@ class UnlearnConfig(JsonConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from mechunlearn.unlearning.loop import TrainConfig
-        from mechunlearn.unlearning.lora import LoraSpec
+        from mechunlearn.training.loop import TrainConfig
+        from mechunlearn.training.lora import LoraSpec
 
         check_start(self)
         if self.steps is not None and self.epochs is not None:
@@ -128,8 +128,8 @@ class UnlearnConfig(JsonConfig):
         if self.max_len < 2:
             raise MechUnlearnError(f"max_len must be at least 2 tokens, got {self.max_len}")
         check_budget(self.max_retain_drop)
+        from mechunlearn.training.data import DATA_KINDS
         from mechunlearn.unlearning.base import check_choice
-        from mechunlearn.unlearning.data import DATA_KINDS
 
         if self.forget_kind is not None:
             check_choice("forget_kind", self.forget_kind, DATA_KINDS)

@@ -14,7 +14,7 @@ from mechunlearn.ranking import (  # noqa: F401  (registration)
     sae_attribution,
     sae_probe,
 )
-from mechunlearn.ranking.base import RANKERS, Neuron, Ranking, get_ranker, register_ranker
+from mechunlearn.ranking.base import FEATURE_RANKERS, RANKERS, Neuron, Ranking, register_ranker
 from mechunlearn.ranking.store import rank
 
-__all__ = ["RANKERS", "Neuron", "Ranking", "get_ranker", "rank", "register_ranker"]
+__all__ = ["FEATURE_RANKERS", "RANKERS", "Neuron", "Ranking", "rank", "register_ranker"]

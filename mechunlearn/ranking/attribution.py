@@ -24,8 +24,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from mechunlearn.concepts import Concept, Fact
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.concepts.folders import Concept, Fact
+from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.ranking.base import Ranking, register_ranker
 

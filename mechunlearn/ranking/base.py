@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.registry import Registry
 
 
 class Neuron(NamedTuple):
@@ -121,43 +122,8 @@ class Ranking:
 
 
 RankFn = Callable[..., Ranking]
-RANKERS: dict[str, tuple[type, RankFn]] = {}
+RANKERS: Registry[RankFn] = Registry("ranking method")  # fn(model, concept, cfg) -> Ranking
+register_ranker = RANKERS.register
 
-
-def register_ranker(name: str, config_cls: type) -> Callable[[RankFn], RankFn]:
-    """Register ``fn(model, concept, cfg) -> Ranking`` under ``name``; duplicates are refused."""
-
-    def deco(fn: RankFn) -> RankFn:
-        if name in RANKERS:
-            raise ValueError(f"ranking method '{name}' is already registered")
-        RANKERS[name] = (config_cls, fn)
-        return fn
-
-    return deco
-
-
-def get_ranker(name: str) -> tuple[type, RankFn]:
-    if name not in RANKERS:
-        raise MechUnlearnError(f"unknown ranking method '{name}'; available: {sorted(RANKERS)}")
-    return RANKERS[name]
-
-
-FEATURE_RANKERS: dict[str, tuple[type, RankFn]] = {}
-
-
-def register_feature_ranker(name: str, config_cls: type) -> Callable[[RankFn], RankFn]:
-    """Register ``fn(model, sae, concept, cfg) -> Ranking`` (SAE features) under ``name``."""
-
-    def deco(fn: RankFn) -> RankFn:
-        if name in FEATURE_RANKERS:
-            raise ValueError(f"feature ranking method '{name}' is already registered")
-        FEATURE_RANKERS[name] = (config_cls, fn)
-        return fn
-
-    return deco
-
-
-def get_feature_ranker(name: str) -> tuple[type, RankFn]:
-    if name not in FEATURE_RANKERS:
-        raise MechUnlearnError(f"unknown feature ranking method '{name}'; available: {sorted(FEATURE_RANKERS)}")
-    return FEATURE_RANKERS[name]
+FEATURE_RANKERS: Registry[RankFn] = Registry("feature ranking method")  # fn(model, sae, concept, cfg) -> Ranking
+register_feature_ranker = FEATURE_RANKERS.register

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mechunlearn.concepts import Concept
-from mechunlearn.labels import LabelledText, label_neurox_pair, label_texts
+from mechunlearn.concepts.folders import Concept
+from mechunlearn.concepts.labels import LabelledText, label_neurox_pair, label_texts
 from mechunlearn.models.hooked import HookedLM
 
 

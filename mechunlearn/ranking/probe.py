@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mechunlearn.caching import InMemory, run_and_cache
-from mechunlearn.concepts import Concept
+from mechunlearn.activations.caching import InMemory, run_and_cache
+from mechunlearn.concepts.folders import Concept
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.ranking.base import Ranking, register_ranker
 from mechunlearn.ranking.data import probing_items

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mechunlearn.caching import neuron_stats
-from mechunlearn.concepts import Concept
+from mechunlearn.activations.caching import neuron_stats
+from mechunlearn.concepts.folders import Concept
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.ranking.base import Ranking, register_ranker
 from mechunlearn.ranking.data import probing_items

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mechunlearn.concepts import Concept
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.concepts.folders import Concept
+from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.ranking.base import Ranking, register_feature_ranker
 from mechunlearn.ranking.data import probing_items

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mechunlearn.concepts import Concept
+from mechunlearn.concepts.folders import Concept
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.ranking.attribution import AttributionConfig, Site, attribution_scores
 from mechunlearn.ranking.base import Ranking, register_feature_ranker

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mechunlearn.caching import InMemory, NeuronStats, Sink, run_and_cache
-from mechunlearn.concepts import Concept
-from mechunlearn.labels import LabelledText, label_texts
+from mechunlearn.activations.caching import InMemory, NeuronStats, Sink, run_and_cache
+from mechunlearn.concepts.folders import Concept
+from mechunlearn.concepts.labels import LabelledText, label_texts
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.saes.loading import sae_hook
 

@@ -6,7 +6,7 @@ units), with the SAE's features as the units; features are ordered by the probe'
 
 from __future__ import annotations
 
-from mechunlearn.concepts import Concept
+from mechunlearn.concepts.folders import Concept
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.ranking.base import Ranking, register_feature_ranker
 from mechunlearn.ranking.data import probing_items

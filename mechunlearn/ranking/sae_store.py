@@ -13,21 +13,17 @@ import hashlib
 import json
 from pathlib import Path
 
-from mechunlearn.concepts import Concept
-from mechunlearn.errors import MechUnlearnError
-from mechunlearn.models.hooked import HookedLM
-from mechunlearn.paths import probes_dir
-from mechunlearn.ranking.base import Ranking, get_feature_ranker
+from mechunlearn.concepts.folders import Concept
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.paths import probes_dir
+from mechunlearn.models.hooked import HookedLM, model_slug
+from mechunlearn.ranking.base import FEATURE_RANKERS, Ranking
 from mechunlearn.ranking.data import probing_items
 from mechunlearn.ranking.sae_data import feature_stats, top_contexts
-from mechunlearn.ranking.store import _store, concept_hash, known_part, make_config, model_slug
+from mechunlearn.ranking.store import _store, concept_hash, known_part
 from mechunlearn.saes.loading import check_sae_fits, sae_fingerprint
 
 FEATURE_METHODS_DEFAULT = "sae-activation"
-
-
-def make_feature_config(method: str, overrides: dict | None = None):
-    return make_config(method, overrides, registry=get_feature_ranker)
 
 
 def feature_table(model: HookedLM, sae, concept: Concept, ranking: Ranking, n_contexts: int = 3) -> list[dict]:
@@ -64,7 +60,8 @@ def rank_features(
     reuse: bool = True,
 ) -> tuple[Ranking, Path]:
     """Rank ``sae``'s features for ``concept`` on ``model``; returns the ranking and its folder."""
-    cfg = make_feature_config(method, options)
+    method = FEATURE_RANKERS.canonical(method)
+    cfg = FEATURE_RANKERS.build_config(method, options)
     hook = check_sae_fits(sae, model, sae_ref)
     fp, sfp = model.fingerprint(), sae_fingerprint(sae)
     payload = json.dumps(
@@ -74,8 +71,7 @@ def rank_features(
     folder = (store or probes_dir()) / model_slug(model) / concept.name / f"sae-{hook}" / method
 
     def compute() -> Ranking:
-        _, fn = get_feature_ranker(method)
-        ranking = fn(model, sae, concept, cfg)
+        ranking = FEATURE_RANKERS.get(method)(model, sae, concept, cfg)
         ranking.model = {"name": model.name, "fingerprint": fp}
         ranking.sae = {"ref": sae_ref, "hook": hook, "d_sae": int(sae.cfg.d_sae), "fingerprint": sfp}
         ranking.config = dataclasses.asdict(cfg) | {"key": key, "concept_hash": concept_hash(concept)}

@@ -15,23 +15,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from mechunlearn.concepts import Concept
-from mechunlearn.config_types import check_values
-from mechunlearn.errors import MechUnlearnError
-from mechunlearn.models.hooked import HookedLM
-from mechunlearn.paths import probes_dir
-from mechunlearn.ranking.base import Ranking, get_ranker
+from mechunlearn.concepts.folders import Concept
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.paths import probes_dir
+from mechunlearn.models.hooked import HookedLM, model_slug
+from mechunlearn.ranking.base import RANKERS, Ranking
 
 log = logging.getLogger(__name__)
-
-
-def model_slug(model: HookedLM) -> str:
-    """Folder name for a model: last path component of a folder (the run's, for the ``model/`` checkpoint
-    of a mechunlearn output folder), ``org--name`` for a hub id."""
-    p = Path(model.source_path)
-    if not p.is_dir():
-        return model.name.replace("/", "--")
-    return p.parent.name if (p.parent / "edits.json").is_file() else p.name
 
 
 def concept_hash(concept: Concept) -> str:
@@ -53,18 +43,6 @@ def ranking_key(method: str, cfg: object, fingerprint: str, concept: Concept) ->
         [method, dataclasses.asdict(cfg), fingerprint, concept_hash(concept), known_part(cfg, concept)], sort_keys=True
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def make_config(method: str, overrides: dict | None = None, registry=get_ranker):
-    """The method's config dataclass with ``overrides``; unknown keys are an error naming them."""
-    cfg_cls, _ = registry(method)
-    overrides = dict(overrides or {})
-    names = {f.name for f in dataclasses.fields(cfg_cls)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise MechUnlearnError(f"unknown option(s) {unknown} for ranking method '{method}'; valid: {sorted(names)}")
-    check_values(cfg_cls, overrides, f"ranking method '{method}' option")
-    return cfg_cls(**overrides)
 
 
 def _store(folder: Path, key: str, compute, write_extra=None) -> Ranking:
@@ -101,14 +79,14 @@ def rank(
     reuse: bool = True,
 ) -> tuple[Ranking, Path]:
     """Rank the model's MLP neurons for ``concept``; returns the ranking and its store folder."""
-    cfg = make_config(method, options)
+    method = RANKERS.canonical(method)
+    cfg = RANKERS.build_config(method, options)
     fp = model.fingerprint()
     key = ranking_key(method, cfg, fp, concept)
     folder = (store or probes_dir()) / model_slug(model) / concept.name / method
 
     def compute() -> Ranking:
-        _, fn = get_ranker(method)
-        ranking = fn(model, concept, cfg)
+        ranking = RANKERS.get(method)(model, concept, cfg)
         ranking.model = {"name": model.name, "fingerprint": fp}
         ranking.config = dataclasses.asdict(cfg) | {"key": key, "concept_hash": concept_hash(concept)}
         return ranking

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.paths import home
 from mechunlearn.models.hooked import HookedLM
-from mechunlearn.paths import home
 
 log = logging.getLogger(__name__)
 

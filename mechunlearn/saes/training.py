@@ -21,10 +21,11 @@ from typing import Any
 
 import torch
 
-from mechunlearn.errors import MechUnlearnError
-from mechunlearn.io import ensure_new_dir, read_jsonl, read_lines, write_json
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.io import ensure_new_dir, read_jsonl, read_lines, write_json
+from mechunlearn.core.runs import Timer, run_folder
 from mechunlearn.models import HookedLM, load_model
-from mechunlearn.runs import Timer, run_folder
+from mechunlearn.models.hooked import model_slug
 from mechunlearn.saes.activations import ActivationStream, corpus_tokens
 from mechunlearn.saes.loading import activation_size
 from mechunlearn.saes.quality import measure_sae
@@ -84,7 +85,7 @@ def read_corpus(files: list[str]) -> list[str]:
     """Documents from text files (one per line) or JSONL (``text`` per line); default: bundled corpus."""
     if not files:
         from mechunlearn.bundled.corpus import load_knowledge, training_documents
-        from mechunlearn.concepts import load_concept
+        from mechunlearn.concepts.folders import load_concept
 
         return training_documents(load_concept("harry_potter"), load_knowledge())
     docs: list[str] = []
@@ -168,8 +169,6 @@ def train_sae(cfg: TrainSAEConfig, *, print_fn=print) -> dict[str, Any]:
     from sae_lens.constants import SPARSITY_FILENAME
     from safetensors.torch import save_file
 
-    from mechunlearn.ranking.store import model_slug
-
     docs_all = read_corpus(cfg.corpus)
     if len(docs_all) < 2 * cfg.heldout_every:
         raise MechUnlearnError(f"the corpus has {len(docs_all)} documents; need at least {2 * cfg.heldout_every}")
@@ -177,7 +176,7 @@ def train_sae(cfg: TrainSAEConfig, *, print_fn=print) -> dict[str, Any]:
     with timer("load"):
         model = load_model(cfg.model, device=cfg.device)
     model.check_hook(cfg.hook)
-    from mechunlearn.paths import home
+    from mechunlearn.core.paths import home
 
     out = Path(cfg.out) if cfg.out else home() / "saes" / model_slug(model) / cfg.hook
     ensure_new_dir(out)

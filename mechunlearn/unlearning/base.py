@@ -4,20 +4,20 @@ A method is one small file under ``mechunlearn/unlearning/methods/``: a config d
 (its hyperparameters, documented, with defaults) and a class decorated with
 ``@register_method(name, ConfigClass)`` that computes its loss from a :class:`Step`
 (the model's outputs on the step's forget and retain rows). The training loop
-(:mod:`mechunlearn.unlearning.loop`), the CLI, the report and the shared tests pick every
+(:mod:`mechunlearn.training.loop`), the CLI, the report and the shared tests pick every
 registered method up by name; nothing else needs to change.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 
-from mechunlearn.errors import MechUnlearnError
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.registry import Registry
 
 
 @dataclass
@@ -62,7 +62,7 @@ class Step:
     forget: Outputs | None  # None for methods that do not use forget rows
     retain: Outputs | None  # None for methods that do not use retain rows
     extra: dict[str, Outputs]
-    ctx: Any  # mechunlearn.unlearning.context.Context (reference model, precomputed values, the run's rng)
+    ctx: Any  # mechunlearn.training.context.Context (reference model, precomputed values, the run's rng)
 
 
 @dataclass
@@ -129,61 +129,39 @@ class Method:
         raise NotImplementedError
 
 
-METHODS: dict[str, type[Method]] = {}
+METHODS: Registry[type[Method]] = Registry("unlearning method")
 
 
 def register_method(name: str, config_cls: type) -> Callable[[type[Method]], type[Method]]:
     """Register an unlearning method class under ``name`` with its config dataclass."""
 
     def deco(cls: type[Method]) -> type[Method]:
-        if name in METHODS:
-            raise ValueError(f"unlearning method '{name}' is already registered")
         cls.name, cls.config_cls = name, config_cls
-        METHODS[name] = cls
-        return cls
+        return METHODS.register(name, config_cls)(cls)
 
     return deco
 
 
 def get_method(name: str) -> type[Method]:
-    if name not in METHODS:
-        raise MechUnlearnError(f"unknown unlearning method '{name}'; valid: {sorted(METHODS)}")
-    return METHODS[name]
+    return METHODS.get(name)
 
 
 def make_method(name: str, options: dict[str, Any] | None = None) -> Method:
     """The method ``name`` with its config built from ``options`` (unknown keys: one error naming them
     and, if another method has that option, which one)."""
-    from mechunlearn.config_types import check_values
-
-    cls = get_method(name)
-    options = dict(options or {})
-    names = {f.name for f in dataclasses.fields(cls.config_cls)}
-    unknown = sorted(set(options) - names)
-    if unknown:
-        owners = sorted(
-            m
-            for m, c in METHODS.items()
-            if m != name and set(unknown) & {f.name for f in dataclasses.fields(c.config_cls)}
-        )
-        hint = f" ({unknown[0]} is an option of {owners})" if owners else ""
-        raise MechUnlearnError(
-            f"unknown option(s) {unknown} for unlearning method '{name}'{hint}; valid for '{name}': {sorted(names)}"
-        )
-    check_values(cls.config_cls, options, f"option of '{name}'")
-    cfg = cls.config_cls(**options)
+    cfg = METHODS.build_config(name, options)
     if cfg.lr <= 0:
         raise MechUnlearnError(f"lr must be a positive learning rate, got {cfg.lr}")
     if cfg.steps < 1:
         raise MechUnlearnError(f"steps must be at least 1, got {cfg.steps}")
     if cfg.batch_size < 1:
         raise MechUnlearnError(f"batch_size must be at least 1, got {cfg.batch_size}")
-    return cls(cfg)
+    return METHODS.get(name)(cfg)
 
 
 def method_defaults(name: str) -> dict[str, Any]:
     """The documented defaults of method ``name``'s config."""
-    return dataclasses.asdict(get_method(name).config_cls())
+    return METHODS.defaults(name)
 
 
 def check_choice(name: str, value: Any, valid: tuple) -> None:

@@ -29,11 +29,16 @@ def sequence_nll(out: Outputs, *, mean: bool = False) -> torch.Tensor:
     return total / m.sum(-1).clamp(min=1) if mean else total
 
 
+def token_kl(teacher_logp: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+    """``KL(teacher || student)`` of the next-token distributions at every position ``[b, t]`` (nats),
+    from the teacher's log-probabilities and the student's logits (the one KL of the library)."""
+    student_logp = F.log_softmax(student_logits.float(), -1)
+    return F.kl_div(student_logp, teacher_logp.float(), log_target=True, reduction="none").sum(-1)
+
+
 def kl_to(reference_logits: torch.Tensor, out: Outputs) -> torch.Tensor:
     """Mean over target positions of KL(reference || current) of the next-token distributions."""
-    ref = F.log_softmax(reference_logits[:, :-1].float(), -1)
-    cur = F.log_softmax(out.logits[:, :-1].float(), -1)
-    kl = F.kl_div(cur, ref, log_target=True, reduction="none").sum(-1)
+    kl = token_kl(F.log_softmax(reference_logits[:, :-1].float(), -1), out.logits[:, :-1])
     m = out.batch.loss_mask[:, 1:].to(kl.dtype)
     return (kl * m).sum() / m.sum().clamp(min=1)
 

@@ -59,7 +59,7 @@ class RMU(Method):
         n = model.n_layers
         layer = round(7 / 32 * n) if self.cfg.layer is None else self.cfg.layer
         if not 0 <= layer < n:
-            from mechunlearn.errors import MechUnlearnError
+            from mechunlearn.core.errors import MechUnlearnError
 
             raise MechUnlearnError(f"rmu layer must be a block index in 0..{n - 1}, got {layer}")
         return layer

@@ -1,0 +1,5 @@
+"""``python -m mechunlearn``: the command line."""
+
+from mechunlearn.cli import main
+
+main()

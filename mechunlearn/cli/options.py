@@ -1,0 +1,79 @@
+"""Option parsing the command-line modules share (kept apart so each command module imports it alone)."""
+
+from __future__ import annotations
+
+import json
+
+from mechunlearn.core.errors import MechUnlearnError
+
+# The registries' names as ``--help`` lists them, in the order shown. They are not read from the
+# registries because registering imports torch, and ``--help`` and usage errors answer before torch
+# is imported; tests/test_cli_support.py checks that each list is exactly its registry's names.
+RANKING_METHODS = ("probe", "probeless", "attribution")  # mechunlearn.ranking.RANKERS
+FEATURE_RANKING_METHODS = ("sae-attribution", "sae-activation", "sae-probe")  # ranking.FEATURE_RANKERS
+UNLEARNING_METHODS = (  # mechunlearn.unlearning.METHODS
+    "ga",
+    "grad_diff",
+    "ga_kl",
+    "yao",
+    "npo",
+    "simnpo",
+    "rmu",
+    "max_entropy",
+    "min_posterior",
+    "random_matching",
+    "sft",
+)
+
+
+def choices(names: tuple[str, ...]) -> str:
+    """``a | b | c``: a registry's names in a help text."""
+    return " | ".join(names)
+
+
+def budget_option(max_retain_drop: float | None, no_budget: bool) -> dict:
+    """The config keys ``--max-retain-drop`` / ``--no-budget`` set (none if neither was given)."""
+    if no_budget and max_retain_drop is not None:
+        raise MechUnlearnError("give either --max-retain-drop or --no-budget, not both")
+    if no_budget:
+        return {"max_retain_drop": None}
+    return {} if max_retain_drop is None else {"max_retain_drop": max_retain_drop}
+
+
+def merged(base: dict, given: dict, budget: dict, either: tuple[str, str]) -> dict:
+    """A config file's keys (``base``) overridden by the flags given on the command line (``None``:
+    not given) and the budget flags; ``either`` names two keys of which the command line's one
+    replaces the file's other (``--top-k`` vs a file's ``ratio``)."""
+    given = {k: v for k, v in given.items() if v is not None} | budget
+    base = dict(base)
+    for key, other in (either, either[::-1]):
+        if key in given:
+            base.pop(other, None)
+    return base | given
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """``-o KEY=VALUE`` pairs; values are read as JSON where they parse (numbers, true, null), else strings."""
+    opts = {}
+    for kv in pairs:
+        if "=" not in kv:
+            raise MechUnlearnError(f"--option takes KEY=VALUE, got '{kv}'")
+        k, v = kv.split("=", 1)
+        try:
+            opts[k] = json.loads(v)
+        except json.JSONDecodeError:
+            opts[k] = v
+    return opts
+
+
+LORA_DEFAULT = "default"
+
+
+def optional_value(argv: list[str], flag: str, default: str) -> list[str]:
+    """Let ``flag`` stand alone (``--lora`` = ``--lora default``): typer options always take a value."""
+    out = []
+    for i, a in enumerate(argv):
+        out.append(a)
+        if a == flag and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append(default)
+    return out

@@ -1,0 +1,94 @@
+"""What a method's loss can ask the run for: the frozen reference, precomputed values, the data."""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from mechunlearn.models.hooked import HookedLM
+from mechunlearn.training.data import UnlearnData
+from mechunlearn.unlearning.base import Batch
+
+
+def capture(names: list[str], store: dict[str, torch.Tensor]) -> list[tuple[str, Callable]]:
+    """Hooks that keep each named activation (with its graph) in ``store``."""
+
+    def grab(name: str) -> Callable:
+        def fn(act, hook):
+            store[name] = act
+
+        return fn
+
+    return [(n, grab(n)) for n in names]
+
+
+@dataclass
+class Context:
+    """The run's shared state, handed to :meth:`Method.setup` and (as ``step.ctx``) to the loss.
+
+    ``reference_logits`` / ``reference_acts`` run the frozen starting model — the model as it was
+    before training, with the same edits in force: with LoRA the adapters switched off, else a
+    frozen copy made once (only for methods that ask for it).
+    """
+
+    model: HookedLM
+    data: UnlearnData
+    rng: random.Random
+    lora: Any = None  # the peft model while LoRA adapters are in
+    _frozen: HookedLM | None = field(default=None, repr=False)
+
+    def frozen(self) -> HookedLM:
+        if self._frozen is None:
+            m = self.model
+            bridge = copy.deepcopy(m.bridge)
+            for p in bridge.parameters():
+                p.requires_grad_(False)
+            self._frozen = HookedLM(bridge, m.tokenizer, m.name, m.source_path, list(m.edits))
+        return self._frozen
+
+    def _reference(self, fn: Callable[[HookedLM], Any]) -> Any:
+        with torch.no_grad():
+            if self.lora is not None:
+                with self.lora.disable_adapter():
+                    return fn(self.model)
+            return fn(self.frozen())
+
+    def reference_logits(self, batch: Batch) -> torch.Tensor:
+        return self._reference(lambda m: m.logits(batch.input_ids, batch.attention_mask))
+
+    def reference_acts(self, batch: Batch, hook: str) -> torch.Tensor:
+        store: dict[str, torch.Tensor] = {}
+        self._reference(lambda m: m.run_hooks(batch.input_ids, batch.attention_mask, capture([hook], store)))
+        return store[hook]
+
+    def _forget_batches(self, size: int = 8):
+        n = len(self.data.forget)
+        for i in range(0, n, size):
+            yield self.data.batch("forget", list(range(i, min(n, i + size))))
+
+    @torch.no_grad()
+    def forget_reference_nll(self) -> list[float]:
+        """Summed NLL of each forget example's targets under the model as it is now (call in ``setup``)."""
+        from mechunlearn.unlearning.base import Outputs
+        from mechunlearn.unlearning.losses import sequence_nll
+
+        out: list[float] = []
+        for b in self._forget_batches():
+            out += sequence_nll(Outputs(b, self.model.logits(b.input_ids, b.attention_mask), {})).tolist()
+        return out
+
+    @torch.no_grad()
+    def mean_forget_norm(self, hook: str) -> float:
+        """Mean L2 norm of the activation at ``hook`` over the forget examples' text tokens (now; no BOS)."""
+        total, count = 0.0, 0
+        for b in self._forget_batches():
+            store: dict[str, torch.Tensor] = {}
+            self.model.run_hooks(b.input_ids, b.attention_mask, capture([hook], store))
+            norms = store[hook].float().norm(dim=-1)[b.content.bool()]
+            total, count = total + float(norms.sum()), count + norms.numel()
+        return total / max(1, count)

@@ -1,0 +1,142 @@
+"""Forget and retain data for gradient unlearning: passages and facts as token examples.
+
+Forget data are the concept's forget passages (training part; held-back passages are never
+trained on) and its train-split forget facts (only those the base model knows) written as
+prompt + answer, trained on the answer tokens only. Retain data are the same for the
+retain side. ``--forget-data`` / ``--retain-data`` files (txt: one document per line;
+jsonl: ``{"text"}`` or ``{"prompt", "answer"}`` per line) replace a side's default.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from mechunlearn.concepts.folders import Concept, Fact
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.io import read_jsonl, read_lines
+from mechunlearn.models.hooked import HookedLM
+from mechunlearn.unlearning.base import Batch
+
+
+@dataclass(frozen=True)
+class Example:
+    ids: tuple[int, ...]
+    target_from: int  # first token that is a training target (1 for a passage, the answer's start for a fact)
+    prompt_len: int  # where a mismatched answer is attached (a fact's prompt; a passage's first third)
+
+
+def text_example(model: HookedLM, text: str, max_len: int) -> Example:
+    ids = tuple(model.encode(text)[:max_len])
+    return Example(ids, 1, max(2, len(ids) // 3))
+
+
+def fact_example(model: HookedLM, prompt: str, answer: str, max_len: int) -> Example:
+    p = model.encode(prompt)
+    ids = tuple((p + model.encode_continuation(answer))[:max_len])
+    return Example(ids, min(len(p), len(ids) - 1), len(p))
+
+
+def read_data_file(path: str | Path) -> list[str | Fact]:
+    """A ``--forget-data`` / ``--retain-data`` file: txt (a document per line) or jsonl."""
+    p = Path(path)
+    if not p.is_file():
+        raise MechUnlearnError(f"data file not found: {p}")
+    if p.suffix == ".jsonl":
+        out: list[str | Fact] = []
+        for lineno, r in enumerate(read_jsonl(p), start=1):
+            if "text" in r and isinstance(r["text"], str):
+                out.append(r["text"])
+            elif isinstance(r.get("prompt"), str) and isinstance(r.get("answer"), str):
+                out.append(Fact(r["prompt"], r["answer"]))
+            else:
+                raise MechUnlearnError(f"{p}: record {lineno} has neither 'text' nor 'prompt' + 'answer' strings")
+        return out
+    if p.suffix in (".txt", ""):
+        return list(read_lines(p, what="data file"))
+    raise MechUnlearnError(f"data file {p}: unsupported type '{p.suffix}'; valid: .txt (one document per line), .jsonl")
+
+
+DATA_KINDS = ("all", "facts", "passages")
+
+
+def default_items(concept: Concept, side: str, kind: str = "all") -> list[str | Fact]:
+    """A side's default training data: its corpus' training passages and/or known train-split facts."""
+    passages = (concept.forget_split() if side == "forget" else concept.retain_split())[0]
+    if side == "retain":
+        passages = [t for t in passages if not concept.mentions(t)]
+    facts = list(concept.training_facts(side, concept.known))
+    return {"all": list(passages) + facts, "facts": facts, "passages": list(passages)}[kind]
+
+
+class UnlearnData:
+    """Token examples of both sides, with seeded batch sampling (each side cycles through a shuffled order)."""
+
+    def __init__(self, model: HookedLM, forget: list, retain: list, *, max_len: int = 128, seed: int = 0) -> None:
+        def encode(items):
+            return [
+                fact_example(model, x.prompt, x.answer, max_len)
+                if isinstance(x, Fact)
+                else text_example(model, x, max_len)
+                for x in items
+            ]
+
+        self.model = model
+        self.forget, self.retain = encode(forget), encode(retain)
+        self.rng = random.Random(seed)
+        self._order: dict[str, list[int]] = {"forget": [], "retain": []}
+
+    def pool(self, side: str) -> list[Example]:
+        return self.forget if side == "forget" else self.retain
+
+    def next_indices(self, side: str, n: int) -> list[int]:
+        out = []
+        while len(out) < n:
+            if not self._order[side]:
+                order = list(range(len(self.pool(side))))
+                self.rng.shuffle(order)
+                self._order[side] = order
+            out.append(self._order[side].pop())
+        return out
+
+    def batch(self, side: str, index: list[int]) -> Batch:
+        return make_batch(self.model, [self.pool(side)[i] for i in index], index)
+
+    def mismatched(self, forget_index: list[int], rng: random.Random, answer_len: int = 32) -> Batch:
+        """Forget prompts followed by the continuations of random retain examples (Yao et al.'s random mismatch)."""
+        rows = []
+        for i in forget_index:
+            ex, other = self.forget[i], self.retain[rng.randrange(len(self.retain))]
+            answer = other.ids[other.target_from :][:answer_len]
+            rows.append(Example(ex.ids[: ex.prompt_len] + answer, ex.prompt_len, ex.prompt_len))
+        return make_batch(self.model, rows, forget_index)
+
+
+def make_batch(model: HookedLM, rows: list[Example], index: list[int]) -> Batch:
+    ids, mask = model.pad([list(r.ids) for r in rows])
+    loss_mask = torch.zeros_like(mask)
+    for b, r in enumerate(rows):
+        loss_mask[b, r.target_from : len(r.ids)] = 1
+    content = mask.clone()
+    content[:, : len(model.special_prefix())] = 0
+    return Batch(ids, mask, loss_mask, list(index), content)
+
+
+def stack_batches(model: HookedLM, batches: list[Batch]) -> tuple[torch.Tensor, torch.Tensor, list[slice]]:
+    """One right-padded ``input_ids, attention_mask`` of every batch's rows (one forward pass), and each one's rows."""
+    width = max(b.input_ids.shape[1] for b in batches)
+    pad = model.tokenizer.pad_token_id or 0
+
+    def widen(t: torch.Tensor, value: int) -> torch.Tensor:
+        return torch.nn.functional.pad(t, (0, width - t.shape[1]), value=value)
+
+    ids = torch.cat([widen(b.input_ids, pad) for b in batches])
+    mask = torch.cat([widen(b.attention_mask, 0) for b in batches])
+    spans, start = [], 0
+    for b in batches:
+        spans.append(slice(start, start + b.input_ids.shape[0]))
+        start += b.input_ids.shape[0]
+    return ids, mask, spans
