@@ -79,10 +79,10 @@ def mc_accuracy(facts, scored):
 
 
 def main() -> None:
-    from mechunlearn import evaluation
-    from mechunlearn.concepts import load_concept
+    from mechunlearn.concepts.folders import load_concept
+    from mechunlearn.core.versions import library_versions
+    from mechunlearn.evaluation import scoring as evaluation
     from mechunlearn.models import load_model
-    from mechunlearn.versions import library_versions
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="bundled")
