@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.core.registry import Registry
+
+if TYPE_CHECKING:
+    from mechunlearn.models.hooked import HookedLM
+    from mechunlearn.training.context import Context
 
 
 @dataclass
@@ -62,7 +66,7 @@ class Step:
     forget: Outputs | None  # None for methods that do not use forget rows
     retain: Outputs | None  # None for methods that do not use retain rows
     extra: dict[str, Outputs]
-    ctx: Any  # mechunlearn.training.context.Context (reference model, precomputed values, the run's rng)
+    ctx: Context  # reference model, precomputed values, the run's rng
 
 
 @dataclass
@@ -105,22 +109,22 @@ class Method:
         """Whether :meth:`loss` calls ``step.ctx.reference_logits`` / ``reference_acts``."""
         return False
 
-    def extra_batches(self, ctx: Any, forget: Batch) -> dict[str, Batch]:
+    def extra_batches(self, ctx: Context, forget: Batch) -> dict[str, Batch]:
         """More rows to run in the step's forward pass, by name (see ``Step.extra``)."""
         return {}
 
-    def setup(self, ctx: Any) -> None:
+    def setup(self, ctx: Context) -> None:
         """Called once on the unchanged model before training."""
 
-    def hooks(self, model: Any) -> list[str]:
+    def hooks(self, model: HookedLM) -> list[str]:
         """Hook points whose activations (with gradients) the loss reads."""
         return []
 
-    def stop_at_layer(self, model: Any) -> int | None:
+    def stop_at_layer(self, model: HookedLM) -> int | None:
         """Stop the forward pass after this many blocks (``None``: the whole model with logits)."""
         return None
 
-    def trainable(self, model: Any) -> list[torch.nn.Parameter] | None:
+    def trainable(self, model: HookedLM) -> list[torch.nn.Parameter] | None:
         """The parameters this method may update (``None``: every trainable one)."""
         return None
 
