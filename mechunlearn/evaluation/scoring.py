@@ -222,8 +222,8 @@ def _self_check(
         if len(prompts[i]) + max(len(o) for o in options[i]) > model.n_ctx:
             continue  # cut to fit by the batched path: not the same sequence
         ref = _one_sequence_option_logprobs(model, prompts[i], options[i])
-        for o, (lp, greedy), (ref_lp, ref_greedy) in zip(options[i], got[i], ref, strict=True):
-            if abs(lp - ref_lp) > per_token * len(o) or (greedy != ref_greedy and abs(lp - ref_lp) > 1e-5):
+        for o, (lp, _), (ref_lp, _) in zip(options[i], got[i], ref, strict=True):
+            if abs(lp - ref_lp) > per_token * len(o):  # a greedy flip within this is a tie broken by noise
                 raise _mismatch(
                     model, f"batched fact scoring disagrees with one-sequence scoring ({lp:.5f} vs {ref_lp:.5f})"
                 )
