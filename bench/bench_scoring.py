@@ -99,7 +99,9 @@ def main() -> None:
     options = [[model.encode_continuation(o) for o in (f.choices or (f.answer,))] for f in facts]
     paths = {
         "kv_shared": lambda: kv_shared(model, prompts, options),
-        "batched": lambda: evaluation._batched_option_logprobs(model, prompts, options, 16),
+        "batched": lambda: evaluation._batched_option_logprobs(
+            model, options, evaluation._rows(model, prompts, options), 16
+        ),
         "with_self_check": lambda: evaluation.option_logprobs(model, prompts, options),
     }
     seconds = {k: [] for k in paths}

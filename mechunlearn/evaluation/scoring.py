@@ -173,22 +173,25 @@ def _score_batch(
 
 
 def _batched_option_logprobs(
-    model: HookedLM, prompts: Sequence[list[int]], options: Sequence[Sequence[list[int]]], batch_size: int
+    model: HookedLM,
+    options: Sequence[Sequence[list[int]]],
+    rows: tuple[list[tuple[int, list[int], list[int]]], list[tuple[int, list[int], list[int]]]],
+    batch_size: int,
 ) -> list[list[tuple[float, bool]]]:
     """The fast path: a fact's options packed into one row after its prompt, rows batched (see :func:`_score_batch`).
 
     No KV cache is kept or copied, so nothing depends on the cache classes of the installed
     transformers; the prompt still runs once per fact. Facts whose packed row would be longer
-    than the model's sliding window (or context) run one row per option instead.
+    than the model's sliding window (or context) run one row per option instead (``rows``: see :func:`_rows`).
     """
     out: list[list[tuple[float, bool]]] = [[(0.0, False)] * len(opts) for opts in options]
-    packed, plain = _rows(model, prompts, options)
+    packed, plain = rows
     batches = []
-    for rows, is_packed in ((packed, True), (plain, False)):
-        rows = sorted(rows, key=lambda row: len(row[2]) + sum(len(options[row[0]][j]) for j in row[1]))
-        batches += [(rows[k : k + batch_size], is_packed) for k in range(0, len(rows), batch_size)]
-    for rows, is_packed in tqdm(batches, desc="scoring facts", leave=False):
-        _score_batch(model, rows, options, is_packed, out)
+    for kind, is_packed in ((packed, True), (plain, False)):
+        kind = sorted(kind, key=lambda row: len(row[2]) + sum(len(options[row[0]][j]) for j in row[1]))
+        batches += [(kind[k : k + batch_size], is_packed) for k in range(0, len(kind), batch_size)]
+    for batch, is_packed in tqdm(batches, desc="scoring facts", leave=False):
+        _score_batch(model, batch, options, is_packed, out)
     return out
 
 
@@ -206,17 +209,15 @@ def _one_sequence_option_logprobs(
 
 
 def _self_check(
-    model: HookedLM, prompts: Sequence[list[int]], options: Sequence[Sequence[list[int]]], got: list
+    model: HookedLM, prompts: Sequence[list[int]], options: Sequence[Sequence[list[int]]], checked: set[int], got: list
 ) -> None:
-    """Score the first packed fact and the first plain one one sequence at a time; compare.
+    """Score the ``checked`` facts (the first packed and the first plain one) one sequence at a time; compare.
 
     The batched path relies on left padding, custom 4D attention masks, explicit position ids and
     ``logits_to_keep`` behaving as transformers documents them; a release of transformers or
     TransformerLens that changes one of them would change every score silently. Costs a few
     short forwards per call.
     """
-    packed, plain = _rows(model, prompts, options)
-    checked = {rows[0][0] for rows in (packed, plain) if rows}
     per_token = SELF_CHECK_TOLERANCE.get(next(model.hf_model.parameters()).dtype, HALF_PRECISION_TOLERANCE)
     for i in sorted(checked):
         if len(prompts[i]) + max(len(o) for o in options[i]) > model.n_ctx:
@@ -242,8 +243,9 @@ def option_logprobs(
     """
     if not prompts:
         return []
-    got = _batched_option_logprobs(model, prompts, options, batch_size)
-    _self_check(model, prompts, options, got)
+    rows = _rows(model, prompts, options)
+    got = _batched_option_logprobs(model, options, rows, batch_size)
+    _self_check(model, prompts, options, {kind[0][0] for kind in rows if kind}, got)
     return got
 
 
