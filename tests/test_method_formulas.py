@@ -60,6 +60,8 @@ def _data() -> dict:
         "reference_acts": {_hook(i): 3 * torch.randn(3, 5, D, generator=g) for i in range(N_LAYERS)},
         "reference_nll": [4.2, 7.9],  # the frozen model's summed NLL of forget examples 0 and 1
         "mean_forget_norm": 2.5,
+        # the teacher's next-token log-probabilities of retain examples 0, 1, 2 (3, 4 and 5 real tokens)
+        "teacher_logprobs": [torch.log_softmax(2 * torch.randn(n, V, generator=g), -1) for n in (3, 4, 5)],
     }
 
 
@@ -71,7 +73,9 @@ class FakeContext:
 
     def __init__(self, data: dict) -> None:
         self.d = data
-        self.model = SimpleNamespace(n_layers=N_LAYERS, d_model=D, device=torch.device("cpu"), resid_hook=_hook)
+        self.model = SimpleNamespace(
+            n_layers=N_LAYERS, d_model=D, device=torch.device("cpu"), resid_hook=_hook, edits=[]
+        )
 
     def reference_logits(self, batch: Batch) -> torch.Tensor:
         assert batch is self.d["retain"].batch
@@ -86,6 +90,9 @@ class FakeContext:
 
     def mean_forget_norm(self, hook: str) -> float:
         return self.d["mean_forget_norm"]
+
+    def retain_logprobs(self) -> list[torch.Tensor]:
+        return list(self.d["teacher_logprobs"])
 
 
 # ---- the pieces, in plain floats ---------------------------------------------------------
@@ -261,6 +268,22 @@ def sft(c, d):  # fine-tuning on retain data: L = NLL_retain
     return mean_nll(d["retain"])
 
 
+def distill(c, d):
+    """Hinton et al. 2015: mean over every real position t of the retain rows of
+    KL(p_teacher(. | x_<=t) || p_current(. | x_<=t)), the teacher's row looked up by example index."""
+    out = d["retain"]
+    logits, ids, _, _ = _rows(out)
+    attn = out.batch.attention_mask.tolist()
+    kls = []
+    for r, i in enumerate(out.batch.index):
+        teacher = d["teacher_logprobs"][i].double().tolist()
+        for t in range(len(ids[r])):
+            if attn[r][t]:
+                lc = _log_softmax(logits[r][t])
+                kls.append(sum(math.exp(a) * (a - b) for a, b in zip(teacher[t], lc, strict=True)))
+    return sum(kls) / len(kls)
+
+
 def _threshold_splitting_the_targets() -> float:
     """Halfway between the 2nd and 3rd lowest forget-target log-probabilities (none lies on it)."""
     low = sorted(lp[x] for _, lp, x in targets(DATA["forget"]))
@@ -284,6 +307,7 @@ FORMULAS = {
     ),
     "random_matching": (random_matching, [{"forget_weight": 0.8, "retain_weight": 1.3, "seed": 5}]),
     "sft": (sft, [{}]),
+    "distill": (distill, [{}]),
 }
 
 

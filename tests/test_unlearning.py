@@ -39,11 +39,30 @@ RETAIN = [
 FAST = {"steps": 6, "lr": 3e-3, "batch_size": 2}
 # RMU's retain term is weighted 100 by default (alpha, tuned on gemma-3-270m): at lr 3e-3 the tiny
 # GPT-2's objective rises over 6 steps; lr 1e-3 with alpha 1 lowers it on every tiny architecture
-OVERRIDES = {"rmu": {"lr": 1e-3, "alpha": 1.0}}
+# distillation's student drops the teacher-only edit (see `prepared`), so it has something to learn
+OVERRIDES = {"rmu": {"lr": 1e-3, "alpha": 1.0}, "distill": {"drop_edits": ["teacher_only"]}}
 
 
 def fast(name: str) -> dict:
     return FAST | OVERRIDES.get(name, {})
+
+
+class _TeacherOnly:
+    """An edit only a distillation teacher has: the last block's output negated, so the teacher's logits
+    are the student's turned upside down (a weaker edit would hide in the float16 the teacher is kept in)."""
+
+    kind = "teacher_only"
+
+    def hooks(self, model):
+        return [(model.resid_hook(model.n_layers - 1), lambda act, hook: -act)]
+
+
+def prepared(name: str, model):
+    """``model`` as method ``name`` needs it to have anything to do: a distillation teacher gets an edit
+    its student drops."""
+    if name == "distill":
+        model.edits.append(_TeacherOnly())
+    return model
 
 
 def _data(model, seed=0):
@@ -76,12 +95,14 @@ def objective(model, method, ctx) -> float:
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_a_few_steps_lower_the_methods_own_objective(name, tiny_model_dir):
-    model = load_model(tiny_model_dir, device="cpu")
+    model = prepared(name, load_model(tiny_model_dir, device="cpu"))
     method = make_method(name, fast(name))
     data = _data(model)
     ctx = Context(model, data, random.Random(0))
+    edits = list(model.edits)
     method.setup(ctx)  # the same targets / reference values the run will use
     before = objective(model, method, ctx)
+    model.edits = edits  # the run starts from the model as prepared (distill's setup drops an edit)
     result = train(model, method, data, TrainConfig.of(method), _params(model, method))
     ctx._frozen = None
     assert result.steps == FAST["steps"] and result.tokens > 0
@@ -106,12 +127,13 @@ def test_edits_stay_in_force_and_the_export_reproduces_the_trained_model(name, t
     model = load_model(tiny_gpt2_dir, device="cpu")
     pruned = [Neuron(0, 3), Neuron(1, 9), Neuron(1, 10)]
     model.edits.append(NeuronAblation(pruned, "zero"))
+    prepared(name, model)
     seen = []
 
     def watch(act, hook):
         seen.append(act[..., [3]].detach().abs().max().item())
 
-    method = make_method(name, FAST)
+    method = make_method(name, fast(name))
     original = train  # run the real loop, watching the pruned neuron of layer 0 during training
     model.edits.append(_Watcher(watch))
     original(model, method, _data(model), TrainConfig.of(method), _params(model, method))
@@ -169,8 +191,8 @@ def test_lora_target_that_does_not_exist_is_refused(tiny_gpt2_dir):
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_localised_training_leaves_every_other_weight_bit_identical(name, tiny_gpt2_dir):
-    model = load_model(tiny_gpt2_dir, device="cpu")
-    method = make_method(name, FAST)
+    model = prepared(name, load_model(tiny_gpt2_dir, device="cpu"))
+    method = make_method(name, fast(name))
     neurons = [Neuron(0, 1), Neuron(0, 5), Neuron(1, 2), Neuron(1, 7)]
     loc = neuron_localization(model, neurons)
     allowed = method.trainable(model)

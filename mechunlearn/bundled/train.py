@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +21,6 @@ from mechunlearn.bundled.corpus import load_knowledge, training_documents, write
 from mechunlearn.concepts.folders import load_concept
 from mechunlearn.core.io import staged_dir, write_json
 from mechunlearn.core.paths import bundled_model_dir
-from mechunlearn.training.simple import length_bucketed_batches, next_token_loss, train
 
 log = logging.getLogger("mechunlearn.bundled")
 EOS = "<|endoftext|>"
@@ -118,6 +118,35 @@ def evaluate_facts(model_dir: Path, concept_name: str) -> dict[str, float]:
     }
 
 
+def train_from_scratch(model, tok, seqs: list[list[int]], cfg: BundledModelConfig, start: Path):
+    """Next-token prediction (the ``sft`` objective) on ``seqs`` in the one training loop, through the hooked
+    model: ``model`` is saved to ``start`` and loaded as a user would, then trained in place.
+
+    Batches hold documents of similar length, the batches in a new seeded order every epoch.
+    """
+    from mechunlearn.models.loading import load_model
+    from mechunlearn.training.data import Example, UnlearnData
+    from mechunlearn.training.loop import TrainConfig, train
+    from mechunlearn.unlearning import make_method
+
+    model.save_pretrained(start, safe_serialization=True)
+    tok.save_pretrained(start)
+    hooked = load_model(start, device="cpu")
+    docs = [Example(tuple(s), 1, max(2, len(s) // 3)) for s in seqs]
+    data = UnlearnData(hooked, [], docs, max_len=cfg.n_ctx, seed=cfg.seed, bucket=cfg.batch_size)
+    steps = cfg.epochs * data.batches_per_pass("retain", cfg.batch_size)
+    method = make_method("sft", {"steps": steps, "lr": cfg.lr, "batch_size": cfg.batch_size})
+    train_cfg = TrainConfig.of(method, weight_decay=cfg.weight_decay, warmup_frac=0.05, seed=cfg.seed)
+
+    def report(point: dict) -> None:
+        if point["step"] % 100 == 0 or point["step"] == steps:
+            log.info("step %d/%d: loss %.4f", point["step"], steps, point["loss"])
+
+    result = train(hooked, method, data, train_cfg, hooked.trainable_parameters(), on_step=report)
+    model.load_state_dict(hooked.hf_state_dict())
+    return result
+
+
 def train_bundled_model(cfg: BundledModelConfig, out: Path) -> dict:
     """Build the corpus, train tokenizer and model, save to ``out``; returns the metrics."""
     torch.manual_seed(cfg.seed)
@@ -132,18 +161,8 @@ def train_bundled_model(cfg: BundledModelConfig, out: Path) -> dict:
     n_tokens = sum(len(s) for s in seqs)
     log.info("corpus: %d documents, %d tokens; fact files %s", len(docs), n_tokens, counts)
     model = build_model(cfg, len(tok), eos)
-    batches = length_bucketed_batches(seqs, cfg.batch_size, eos, cfg.seed)
-    model.train()
-    stats = train(
-        model.parameters(),
-        batches,
-        lambda b: next_token_loss(model(b.input_ids, attention_mask=b.attention_mask).logits, b),
-        epochs=cfg.epochs,
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        seed=cfg.seed,
-        desc="bundled model",
-    )
+    with tempfile.TemporaryDirectory() as start:
+        result = train_from_scratch(model, tok, seqs, cfg, Path(start))
     model.eval()
     with staged_dir(out) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
@@ -152,9 +171,9 @@ def train_bundled_model(cfg: BundledModelConfig, out: Path) -> dict:
             "corpus_documents": len(docs),
             "corpus_tokens": n_tokens,
             "fact_files": counts,
-            "train_steps": stats.steps,
-            "first_loss": stats.first_loss,
-            "final_loss": stats.last_loss,
+            "train_steps": result.steps,
+            "first_loss": result.first_loss,
+            "final_loss": result.last_loss,
             "n_params": sum(p.numel() for p in model.parameters()),
             "train_seconds": round(time.time() - t0, 1),
         }

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import json
+import pkgutil
+from pathlib import Path
 
 from mechunlearn.core.errors import MechUnlearnError
 
-# The registries' names as ``--help`` lists them, in the order shown. They are not read from the
-# registries because registering imports torch, and ``--help`` and usage errors answer before torch
-# is imported; tests/test_cli_support.py checks that each list is exactly its registry's names.
+# The registries' names as ``--help`` lists them. ``--help`` and usage errors answer before torch is
+# imported, and registering imports torch, so the names are not read from the registries:
+# unlearning methods are one file each, named as registered, listed without importing them;
+# tests/test_cli_support.py checks that each list is exactly its registry's names.
 RANKING_METHODS = ("probe", "probeless", "attribution")  # mechunlearn.ranking.RANKERS
 FEATURE_RANKING_METHODS = ("sae-attribution", "sae-activation", "sae-probe")  # ranking.FEATURE_RANKERS
-UNLEARNING_METHODS = (  # mechunlearn.unlearning.METHODS
-    "ga",
-    "grad_diff",
-    "ga_kl",
-    "yao",
-    "npo",
-    "simnpo",
-    "rmu",
-    "max_entropy",
-    "min_posterior",
-    "random_matching",
-    "sft",
+UNLEARNING_METHODS = tuple(  # mechunlearn.unlearning.METHODS
+    m.name for m in pkgutil.iter_modules([str(Path(__file__).parents[1] / "unlearning" / "methods")])
 )
 
 

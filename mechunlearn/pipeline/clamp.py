@@ -162,9 +162,8 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
                 + concept.other_sentences
             )
             teacher = list(model.edits)
-            unbakeable = [e for e in teacher if e.kind == "sae_clamp"]  # this clamp and any earlier ones
-            with timer("distil"):
-                stats = distill(model, unbakeable, texts, dcfg)
+            with timer("distil"):  # the student drops this clamp and any earlier ones
+                stats = distill(model, texts, dcfg, drop_edits=("sae_clamp",))
             with timer("evaluate_baked"):
                 baked = evals.measure(model, ("validation", "test"))
                 saved, model.edits = model.edits, teacher

@@ -156,7 +156,7 @@ class ClampConfig(JsonConfig):
         max_retain_drop: retain budget: clamp the largest number of top features (up to
             ``top_k``) whose retain loss on validation data stays within this; ``None``: exactly top_k.
         bake: distil the clamped model into plain weights (``model/``).
-        distill_options: options of :class:`~mechunlearn.training.distill.DistillConfig`.
+        distill_options: options of :class:`~mechunlearn.training.distill.BakeConfig`.
         from_dir: an earlier ``prune``/``clamp`` output to continue from (edits stack).
         ranking: a stored feature ranking folder to use instead of ranking anew.
         test_prompts: prompts whose greedy continuations are recorded before and after.
@@ -204,9 +204,9 @@ class ClampConfig(JsonConfig):
         return DEFAULT_CLAMP["value"] if self.mode == DEFAULT_CLAMP["mode"] else 1.0
 
     def distill_config(self):
-        from mechunlearn.training.distill import DistillConfig
+        from mechunlearn.training.distill import BakeConfig
 
-        return build(DistillConfig, self.distill_options, "distill option")
+        return build(BakeConfig, self.distill_options, "distill option")
 
 
 def check_start(cfg) -> None:

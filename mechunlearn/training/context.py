@@ -66,10 +66,20 @@ class Context:
         self._reference(lambda m: m.run_hooks(batch.input_ids, batch.attention_mask, capture([hook], store)))
         return store[hook]
 
-    def _forget_batches(self, size: int = 8):
-        n = len(self.data.forget)
+    def _batches(self, side: str = "forget", size: int = 8):
+        n = len(self.data.pool(side))
         for i in range(0, n, size):
-            yield self.data.batch("forget", list(range(i, min(n, i + size))))
+            yield self.data.batch(side, list(range(i, min(n, i + size))))
+
+    @torch.no_grad()
+    def retain_logprobs(self) -> list[torch.Tensor]:
+        """Next-token log-probabilities ``[len, vocab]`` of each retain example under the model as it is
+        now (call in ``setup``), held on the CPU in float16."""
+        out: list[torch.Tensor] = []
+        for b in self._batches("retain"):
+            lp = torch.log_softmax(self.model.logits(b.input_ids, b.attention_mask).float(), -1).half().cpu()
+            out += [row[: int(n)] for row, n in zip(lp, b.attention_mask.sum(-1), strict=True)]
+        return out
 
     @torch.no_grad()
     def forget_reference_nll(self) -> list[float]:
@@ -78,7 +88,7 @@ class Context:
         from mechunlearn.unlearning.losses import sequence_nll
 
         out: list[float] = []
-        for b in self._forget_batches():
+        for b in self._batches():
             out += sequence_nll(Outputs(b, self.model.logits(b.input_ids, b.attention_mask), {})).tolist()
         return out
 
@@ -86,7 +96,7 @@ class Context:
     def mean_forget_norm(self, hook: str) -> float:
         """Mean L2 norm of the activation at ``hook`` over the forget examples' text tokens (now; no BOS)."""
         total, count = 0.0, 0
-        for b in self._forget_batches():
+        for b in self._batches():
             store: dict[str, torch.Tensor] = {}
             self.model.run_hooks(b.input_ids, b.attention_mask, capture([hook], store))
             norms = store[hook].float().norm(dim=-1)[b.content.bool()]

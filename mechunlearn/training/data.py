@@ -9,6 +9,7 @@ jsonl: ``{"text"}`` or ``{"prompt", "answer"}`` per line) replace a side's defau
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,12 +74,22 @@ def default_items(concept: Concept, side: str, kind: str = "all") -> list[str | 
 
 
 class UnlearnData:
-    """Token examples of both sides, with seeded batch sampling (each side cycles through a shuffled order)."""
+    """Token examples of both sides, with seeded batch sampling.
 
-    def __init__(self, model: HookedLM, forget: list, retain: list, *, max_len: int = 128, seed: int = 0) -> None:
+    Items are texts, :class:`Fact` s or ready :class:`Example` s. By default each side cycles
+    through a shuffled order of its examples. ``bucket`` (rows per batch) draws each batch from
+    one bucket of examples of similar length instead, the buckets in a new seeded order every
+    pass: far less padding when lengths vary (the bundled model's corpus, distillation text).
+    """
+
+    def __init__(
+        self, model: HookedLM, forget: list, retain: list, *, max_len: int = 128, seed: int = 0, bucket: int = 0
+    ) -> None:
         def encode(items):
             return [
-                fact_example(model, x.prompt, x.answer, max_len)
+                x
+                if isinstance(x, Example)
+                else fact_example(model, x.prompt, x.answer, max_len)
                 if isinstance(x, Fact)
                 else text_example(model, x, max_len)
                 for x in items
@@ -88,11 +99,21 @@ class UnlearnData:
         self.forget, self.retain = encode(forget), encode(retain)
         self.rng = random.Random(seed)
         self._order: dict[str, list[int]] = {"forget": [], "retain": []}
+        self._buckets = {side: length_buckets(self.pool(side), bucket, seed) for side in ("forget", "retain")}
+        self._bucket_rng = {side: random.Random(seed) for side in ("forget", "retain")}
+        self._bucket_order: dict[str, list[list[int]]] = {"forget": [], "retain": []}
 
     def pool(self, side: str) -> list[Example]:
         return self.forget if side == "forget" else self.retain
 
     def next_indices(self, side: str, n: int) -> list[int]:
+        """The next ``n`` examples of ``side`` (with ``bucket``: the next bucket, at most ``n``)."""
+        if self._buckets[side]:
+            if not self._bucket_order[side]:
+                order = list(range(len(self._buckets[side])))
+                self._bucket_rng[side].shuffle(order)
+                self._bucket_order[side] = [self._buckets[side][i] for i in reversed(order)]
+            return self._bucket_order[side].pop()[:n]
         out = []
         while len(out) < n:
             if not self._order[side]:
@@ -101,6 +122,10 @@ class UnlearnData:
                 self._order[side] = order
             out.append(self._order[side].pop())
         return out
+
+    def batches_per_pass(self, side: str, n: int) -> int:
+        """Batches of ``n`` rows in one pass over ``side`` (its number of buckets, with ``bucket``)."""
+        return len(self._buckets[side]) or math.ceil(len(self.pool(side)) / n)
 
     def batch(self, side: str, index: list[int]) -> Batch:
         return make_batch(self.model, [self.pool(side)[i] for i in index], index)
@@ -113,6 +138,17 @@ class UnlearnData:
             answer = other.ids[other.target_from :][:answer_len]
             rows.append(Example(ex.ids[: ex.prompt_len] + answer, ex.prompt_len, ex.prompt_len))
         return make_batch(self.model, rows, forget_index)
+
+
+def length_buckets(examples: list[Example], size: int, seed: int) -> list[list[int]]:
+    """Indices of ``examples`` sorted by length and cut into groups of ``size``, the groups in a
+    seeded order (none when ``size`` is 0)."""
+    if not size:
+        return []
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].ids))
+    buckets = [order[i : i + size] for i in range(0, len(order), size)]
+    random.Random(seed).shuffle(buckets)
+    return buckets
 
 
 def make_batch(model: HookedLM, rows: list[Example], index: list[int]) -> Batch:

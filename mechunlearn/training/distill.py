@@ -1,9 +1,11 @@
 """Distil an edited (hooked) model into plain weights: ``clamp --bake``.
 
 An SAE clamp has no exact weight form, so the plain model is fine-tuned to reproduce the
-clamped model's next-token distributions: the teacher's log-probabilities are computed once
-with the clamp in force, then the same weights, with the clamp removed, are trained to
-minimise ``KL(teacher || student)`` per token on forget and retain text.
+clamped model's next-token distributions: the ``distill`` objective
+(:mod:`mechunlearn.unlearning.methods.distill`) in the one training loop. The teacher's
+log-probabilities are computed once with the clamp in force, then the same weights, with the
+clamp removed, are trained to minimise ``KL(teacher || student)`` per token on forget and
+retain text, in batches of texts of similar length.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from dataclasses import dataclass
 import torch
 
 from mechunlearn.models.hooked import HookedLM
-from mechunlearn.training.simple import Batch, TrainStats, length_bucketed_batches, train
+from mechunlearn.training.loop import TrainResult
 from mechunlearn.unlearning.losses import token_kl
 
 
 @dataclass
-class DistillConfig:
+class BakeConfig:
     """Args:
     epochs: passes over the distillation text.
     lr: AdamW learning rate.
@@ -53,29 +55,19 @@ def kl_between(teacher: HookedLM, student_edits: list, texts: Sequence[str], bat
     return total / max(n, 1)
 
 
-def distill(model: HookedLM, remove: Sequence, texts: Sequence[str], cfg: DistillConfig) -> TrainStats:
-    """Train ``model``'s weights so that, without the edits in ``remove``, it matches itself with them.
+def distill(
+    model: HookedLM, texts: Sequence[str], cfg: BakeConfig, drop_edits: tuple[str, ...] = ("sae_clamp",)
+) -> TrainResult:
+    """Train ``model``'s weights so that, without its edits of the kinds ``drop_edits``, it matches itself
+    with them. Afterwards those edits are gone from ``model.edits``."""
+    from mechunlearn.training.data import UnlearnData
+    from mechunlearn.training.loop import TrainConfig, train
+    from mechunlearn.unlearning import make_method
 
-    Teacher log-probabilities are computed first (held on CPU in float16), so the teacher does
-    not drift as the weights change. Afterwards ``remove`` is gone from ``model.edits``.
-    """
-    seqs = [model.encode(t)[: model.n_ctx] for t in texts]
-    pad = model.tokenizer.pad_token_id or 0
-    batches = length_bucketed_batches(seqs, cfg.batch_size, pad, cfg.seed, model.device)
-    teacher: dict[int, torch.Tensor] = {}
-    with torch.no_grad():
-        for b in batches:
-            teacher[id(b)] = torch.log_softmax(model.logits(b.input_ids, b.attention_mask).float(), -1).half().cpu()
-    model.edits = [e for e in model.edits if not any(e is r for r in remove)]
-
-    def loss(b: Batch) -> torch.Tensor:
-        logits = model.logits(b.input_ids, b.attention_mask)
-        return token_kl(teacher[id(b)].to(logits.device), logits)[b.attention_mask.bool()].mean()
-
-    model.hf_model.train()
-    try:
-        return train(
-            model.trainable_parameters(), batches, loss, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed, desc="distil"
-        )
-    finally:
-        model.hf_model.eval()
+    data = UnlearnData(model, [], list(texts), max_len=model.n_ctx, seed=cfg.seed, bucket=cfg.batch_size)
+    steps = max(1, cfg.epochs * data.batches_per_pass("retain", cfg.batch_size))
+    options = {"steps": steps, "lr": cfg.lr, "batch_size": cfg.batch_size, "drop_edits": list(drop_edits)}
+    method = make_method("distill", options)
+    return train(
+        model, method, data, TrainConfig.of(method, warmup_frac=0.05, seed=cfg.seed), model.trainable_parameters()
+    )

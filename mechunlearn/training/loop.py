@@ -98,6 +98,14 @@ class TrainResult:
     peak_memory_kind: str
     budget_checks: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def first_loss(self) -> float:
+        return self.curve[0]["loss"] if self.curve else float("nan")
+
+    @property
+    def last_loss(self) -> float:
+        return self.curve[-1]["loss"] if self.curve else float("nan")
+
 
 def peak_memory(device: torch.device) -> tuple[float, str]:
     if device.type == "cuda":

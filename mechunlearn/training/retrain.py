@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from mechunlearn.concepts.folders import Concept
 from mechunlearn.models.hooked import HookedLM
-from mechunlearn.training.simple import TrainStats
+from mechunlearn.training.loop import TrainResult
 
 
 @dataclass
@@ -40,7 +40,7 @@ def filtered_retain_texts(concept: Concept) -> list[str]:
     return [t for t in texts if not concept.mentions(t)]
 
 
-def retrain(model: HookedLM, texts: Sequence[str], cfg: RetrainConfig) -> TrainStats:
+def retrain(model: HookedLM, texts: Sequence[str], cfg: RetrainConfig) -> TrainResult:
     """Fine-tune all weights on ``texts`` by next-token prediction through the hooked model (``sft``)."""
     from mechunlearn.training.data import UnlearnData
     from mechunlearn.training.loop import TrainConfig, train
@@ -49,12 +49,10 @@ def retrain(model: HookedLM, texts: Sequence[str], cfg: RetrainConfig) -> TrainS
     steps = max(1, cfg.epochs * math.ceil(len(texts) / cfg.batch_size))
     method = make_method("sft", {"steps": steps, "lr": cfg.lr, "batch_size": cfg.batch_size})
     data = UnlearnData(model, [], list(texts), max_len=model.n_ctx, seed=cfg.seed)
-    result = train(
+    return train(
         model,
         method,
         data,
         TrainConfig.of(method, weight_decay=cfg.weight_decay, warmup_frac=0.05, seed=cfg.seed),
         model.trainable_parameters(),
     )
-    losses = [c["loss"] for c in result.curve]
-    return TrainStats(result.steps, losses[0], losses[-1])

@@ -1,0 +1,50 @@
+"""``distill``: match a teacher's next-token distributions (knowledge distillation, Hinton et al. 2015).
+
+    L = mean_{b, t real} KL(p_teacher(. | x_<=t) || p_theta(. | x_<=t))
+
+over every real position of the retain rows (the text to imitate). The teacher is the model
+as it is when training starts, with all its edits in force; its log-probabilities are
+computed once in ``setup``, as NPO computes its reference. Then the edits of the kinds in
+``drop_edits`` are taken out, so the student, the same weights without them, learns to do
+what the edits did. ``clamp --bake`` uses it to turn an SAE clamp, which has no exact weight
+form, into plain weights (as UNDO distils an unlearned teacher into a student).
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from mechunlearn.unlearning.base import Method, TrainDefaults, register_method
+from mechunlearn.unlearning.losses import masked_mean, token_kl
+
+
+@dataclass
+class DistillConfig(TrainDefaults):
+    """Args:
+    lr, steps, batch_size: the loop's (rows of retain text per step).
+    drop_edits: kinds of the edits the student runs without (``sae_clamp``: clamps have no weight form).
+    """
+
+    lr: float = 1e-3
+    steps: int = 40
+    batch_size: int = 16
+    drop_edits: tuple[str, ...] = ("sae_clamp",)
+
+
+@register_method("distill", DistillConfig)
+class Distill(Method):
+    uses_forget = False
+
+    def setup(self, ctx):
+        self.teacher = ctx.retain_logprobs()  # one [len, vocab] per retain example, edits in force
+        ctx.model.edits = [e for e in ctx.model.edits if e.kind not in self.cfg.drop_edits]
+
+    def loss(self, step):
+        out = step.retain
+        b = out.batch
+        teacher = torch.zeros(out.logits.shape, dtype=torch.float32)
+        for row, i in enumerate(b.index):
+            t = self.teacher[i][: b.input_ids.shape[1]]
+            teacher[row, : len(t)] = t.float()
+        kl = masked_mean(token_kl(teacher.to(out.logits.device), out.logits), b.attention_mask)
+        return {"loss": kl, "kl": kl}
