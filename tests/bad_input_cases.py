@@ -147,7 +147,7 @@ RUNNER = [
     ),
     ("unlearn-option-unknown", ["unlearn", "-o", "betta=0.1", "--out", OUT], 2, ["betta", "valid"]),
     ("unlearn-option-type", ["unlearn", "-o", "beta=strong", "--out", OUT], 2, ["beta", '"strong"']),
-    ("unlearn-retain-loss", ["unlearn", "-o", "retain_loss=mse", "--out", OUT], 2, ["retain_loss", "'mse'", "kl"]),
+    ("unlearn-retain-loss", ["unlearn", "-o", "retain_loss=mse", "--out", OUT], 2, ["retain_loss", '"mse"', '"kl"']),
     ("unlearn-lr-zero", ["unlearn", "--lr", "0", "--out", OUT], 2, ["lr", "0"]),
     ("unlearn-lr-negative", ["unlearn", "--lr", "-1e-5", "--out", OUT], 2, ["lr", "-1e-05"]),
     ("unlearn-steps-zero", ["unlearn", "--steps", "0", "--out", OUT], 2, ["steps", "0"]),
@@ -168,7 +168,7 @@ RUNNER = [
     ),
     ("unlearn-localize-too-large", ["unlearn", "--localize", "100000", "--out", OUT], 2, ["100000", "4096"]),
     ("unlearn-localize-zero", ["unlearn", "--localize", "0", "--out", OUT], 2, ["--localize", "0"]),
-    ("unlearn-mixed-precision", ["unlearn", "--mixed-precision", "fp8", "--out", OUT], 2, ["'fp8'", "bf16"]),
+    ("unlearn-mixed-precision", ["unlearn", "--mixed-precision", "fp8", "--out", OUT], 2, ['"fp8"', '"bf16"']),
     ("unlearn-forget-data-missing", ["unlearn", "--forget-data", "/nonexistent/f.txt", "--out", OUT], 2, ["f.txt"]),
     (
         "unlearn-forget-data-type",
