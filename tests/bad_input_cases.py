@@ -65,7 +65,7 @@ RUNNER = [
     ("ablation-unknown", ["prune", "--ablation", "half", "--out", OUT], 2, ['"half"', '"mean"']),
     ("clamp-mode-unknown", ["clamp", "--mode", "soft", "--out", OUT], 2, ['"soft"', '"conditional"']),
     ("value-kind-unknown", ["clamp", "--value-kind", "percent", "--out", OUT], 2, ['"percent"', '"fixed"']),
-    ("architecture-unknown", ["train-sae", "--architecture", "gated-ish", "--out", OUT], 2, ["'gated-ish'"]),
+    ("architecture-unknown", ["train-sae", "--architecture", "gated-ish", "--out", OUT], 2, ['"gated-ish"', "topk"]),
     ("sae-hook-unknown", ["train-sae", "--hook", "blocks.7.hook_resid_pre", "--out", OUT], 2, ["blocks.7"]),
     ("hook-unknown", ["cache", "--hook", "blocks.9.nothing", "--out", OUT], 2, ["blocks.9.nothing"]),
     ("rank-option-unknown", ["rank", "-o", "lambda_l3=1", "--out", OUT], 2, ["lambda_l3"]),
@@ -202,7 +202,7 @@ RUNNER = [
     ("relearn-not-a-run", ["relearn", F + "/notes", "--out", OUT], 2, ["notes", "edits.json"]),
     ("relearn-no-config", ["relearn", F + "/run_no_config", "--out", OUT], 2, ["run_no_config", "config.json"]),
     ("relearn-bad-config", ["relearn", F + "/run_bad_config", "--out", OUT], 2, ["run_bad_config", "config.json:1"]),
-    ("relearn-split-unknown", ["relearn", F + "/notes", "--split", "thirds"], 2, ["'thirds'", "half"]),
+    ("relearn-split-unknown", ["relearn", F + "/notes", "--split", "thirds"], 2, ['"thirds"', '"half"']),
     ("relearn-steps-zero", ["relearn", F + "/notes", "--steps", "0"], 2, ["steps", "0"]),
     ("relearn-lr-zero", ["relearn", F + "/notes", "--lr", "1e-5", "--lr", "0"], 2, ["lr", "0"]),
 ]
