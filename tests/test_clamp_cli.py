@@ -111,7 +111,7 @@ def test_prune_then_clamp_stack(monkeypatch, capsys, tiny_gpt2_dir, planted_conc
     [
         (["--features", "1,99"], "feature indices [99] are outside the SAE's 16 features"),
         (["--top-k", "17"], "top-k 17 is larger than the SAE's width (16 features)"),
-        (["--mode", "soft"], "unknown clamp mode 'soft'"),
+        (["--mode", "soft"], 'mode\' must be one of "zero", "negative", "conditional", got "soft"'),
         (["--features", "1,x"], "--features takes comma-separated integers"),
     ],
 )

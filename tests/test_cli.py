@@ -71,7 +71,7 @@ def test_prune_writes_the_full_output_layout(monkeypatch, capsys, tiny_gpt2_dir,
         (["--concept", "no_such_concept"], "unknown concept 'no_such_concept'; available: ['harry_potter'"),
         (["--ratio", "1.5"], "ratio must be in (0, 1)"),
         (["--top-k", "100000"], "top-k 100000 is larger than the model's"),
-        (["--ablation", "half"], "unknown ablation 'half'"),
+        (["--ablation", "half"], 'ablation\' must be one of "zero", "mean", got "half"'),
         (["--method", "magic"], "unknown ranking method 'magic'"),
     ],
 )

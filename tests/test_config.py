@@ -44,7 +44,7 @@ def test_legacy_format_is_translated():
         ({"ratio": 1.5}, r"ratio must be in \(0, 1\)"),
         ({"ratio": 0.0}, r"ratio must be in \(0, 1\)"),
         ({"top_k": 0}, "top_k must be a positive number"),
-        ({"ablation": "half"}, r"unknown ablation 'half'"),
+        ({"ablation": "half"}, r"'ablation' must be one of \"zero\", \"mean\", got \"half\""),
         ({"retrain_options": {"epoch": 1}}, r"unknown retrain option\(s\) \['epoch'\]"),
         (
             {**LEGACY, "neural_probing": {"prune_ration": 0.1}},

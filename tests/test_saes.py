@@ -192,7 +192,7 @@ def test_clamp_validates_indices_and_mode(tiny_gpt2_dir, tmp_path):
     folder = write_sae(tmp_path / "s", model.d_model, "blocks.1.hook_resid_pre")
     with pytest.raises(MechUnlearnError, match=r"feature indices \[16, 99\] are outside the SAE's 16 features"):
         SAEClamp(str(folder), [0, 16, 99], "zero").hooks(model)
-    with pytest.raises(MechUnlearnError, match="unknown clamp mode 'soft'"):
+    with pytest.raises(MechUnlearnError, match='mode\' must be one of "zero", "negative", "conditional", got "soft"'):
         SAEClamp(str(folder), [0], "soft")
     with pytest.raises(MechUnlearnError, match="cannot be written into the weights exactly"):
         SAEClamp(str(folder), [0], "zero").bake(model)

@@ -4,6 +4,10 @@ A JSON config with ``"top_k": "many"`` is one error naming the key, the value an
 wanted, instead of a ``TypeError`` from deep inside a run. Understood annotations: ``int``,
 ``float`` (an integer is accepted), ``bool``, ``str``, ``None``, ``Any``, unions (``X | None``),
 ``list[...]``, ``tuple[...]``, ``dict[str, ...]`` and ``Literal[...]``; anything else is not checked.
+
+A choice is a ``Literal[...]`` field: ``check_values`` checks it with the rest where a config is read
+(JSON, ``-o KEY=VALUE``), and ``check_choices`` from a dataclass's ``__post_init__`` checks it again
+when the dataclass is built directly in Python.
 """
 
 from __future__ import annotations
@@ -122,3 +126,16 @@ def check_values(cls, d: dict[str, Any], what: str = "config key") -> None:
             raise MechUnlearnError(
                 f"{what} '{key}' must be {describe(hints[key])}, got {_show(value)} ({_kind(value)})"
             )
+
+
+def _is_choice(hint) -> bool:
+    if _is_union(hint):
+        return any(_is_choice(h) for h in _args(hint))
+    return typing.get_origin(hint) is typing.Literal
+
+
+def check_choices(obj, what: str = "config key") -> None:
+    """Like :func:`check_values` for the ``Literal[...]`` fields of the dataclass instance ``obj`` only
+    (other fields are left as given: Python callers may pass e.g. a ``Path`` for a ``str``)."""
+    hints = field_hints(type(obj))
+    check_values(type(obj), {k: getattr(obj, k) for k, h in hints.items() if _is_choice(h)}, what)

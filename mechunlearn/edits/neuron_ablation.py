@@ -10,17 +10,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
+from mechunlearn.core.config_types import check_choices
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.edits.base import register_edit
 from mechunlearn.models.arch import arch_spec
 from mechunlearn.models.hooked import FwdHook, HookedLM
 from mechunlearn.ranking.base import Neuron
 
-MODES = ("zero", "mean")
+AblationMode = Literal["zero", "mean"]
 
 
 @register_edit("neuron_ablation")
@@ -33,13 +34,12 @@ class NeuronAblation:
     """
 
     neurons: list[Neuron]
-    mode: str = "zero"
+    mode: AblationMode = "zero"
     values: list[float] = field(default_factory=list)
     kind = "neuron_ablation"
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise MechUnlearnError(f"unknown ablation '{self.mode}'; valid: {list(MODES)}")
+        check_choices(self, "neuron_ablation option")
         self.neurons = [Neuron(int(n[0]), int(n[1])) for n in self.neurons]
         if not self.values:
             self.values = [0.0] * len(self.neurons)

@@ -20,16 +20,17 @@ clamped model into plain weights instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
+from mechunlearn.core.config_types import check_choices
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.edits.base import register_edit
 from mechunlearn.models.hooked import FwdHook, HookedLM
 
-MODES = ("zero", "negative", "conditional")
-VALUE_KINDS = ("multiplier", "fixed")
+ClampMode = Literal["zero", "negative", "conditional"]
+ValueKind = Literal["multiplier", "fixed"]
 DEFAULT_VALUE_KIND = {"zero": "fixed", "negative": "multiplier", "conditional": "fixed"}
 
 
@@ -53,19 +54,16 @@ class SAEClamp:
 
     sae: str
     features: list[int]
-    mode: str = "negative"
+    mode: ClampMode = "negative"
     value: float = 1.0
-    value_kind: str | None = None
+    value_kind: ValueKind | None = None
     threshold: float = 0.0
     hook: str | None = None  # filled from the SAE when first applied
     kind = "sae_clamp"
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise MechUnlearnError(f"unknown clamp mode '{self.mode}'; valid: {list(MODES)}")
+        check_choices(self, "sae_clamp option")
         self.value_kind = self.value_kind or DEFAULT_VALUE_KIND[self.mode]
-        if self.value_kind not in VALUE_KINDS:
-            raise MechUnlearnError(f"unknown value kind '{self.value_kind}'; valid: {list(VALUE_KINDS)}")
         self.features = [int(i) for i in self.features]
         if len(set(self.features)) != len(self.features):
             raise MechUnlearnError("the clamped feature list has duplicates")

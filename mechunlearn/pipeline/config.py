@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mechunlearn.core.config_types import check_values
+from mechunlearn.core.config_types import check_choices, check_values
 from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.edits.neuron_ablation import AblationMode
+from mechunlearn.edits.sae_clamp import ClampMode, ValueKind
 from mechunlearn.training.retrain import RetrainConfig
 
 
@@ -83,7 +85,7 @@ class PruneConfig(JsonConfig):
     top_k: int | None = None
     ratio: float | None = None
     max_retain_drop: float | None = DEFAULT_MAX_RETAIN_DROP
-    ablation: str = "zero"
+    ablation: AblationMode = "zero"
     retrain: bool = False
     retrain_options: dict[str, Any] = field(default_factory=dict)
     ranking: str | None = None
@@ -105,8 +107,7 @@ class PruneConfig(JsonConfig):
             raise MechUnlearnError(f"ratio must be in (0, 1) (a fraction of all MLP neurons), got {self.ratio}")
         if self.top_k is not None and self.top_k < 1:
             raise MechUnlearnError(f"top_k must be a positive number of neurons, got {self.top_k}")
-        if self.ablation not in ("zero", "mean"):
-            raise MechUnlearnError(f"unknown ablation '{self.ablation}'; valid: ['zero', 'mean']")
+        check_choices(self)
         check_budget(self.max_retain_drop)
         if (self.probing_tokens is None) != (self.probing_labels is None):
             raise MechUnlearnError("probing_tokens and probing_labels go together")
@@ -170,9 +171,9 @@ class ClampConfig(JsonConfig):
     method_options: dict[str, Any] = field(default_factory=dict)
     top_k: int | None = None
     features: list[int] | None = None
-    mode: str = DEFAULT_CLAMP["mode"]
+    mode: ClampMode = DEFAULT_CLAMP["mode"]
     value: float | None = None
-    value_kind: str | None = None
+    value_kind: ValueKind | None = None
     threshold: float = 0.0
     max_retain_drop: float | None = DEFAULT_MAX_RETAIN_DROP
     bake: bool = False
@@ -186,14 +187,12 @@ class ClampConfig(JsonConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from mechunlearn.edits.sae_clamp import SAEClamp
-
         if self.top_k is not None and self.features is not None:
             raise MechUnlearnError("give either top_k or features, not both")
         if self.top_k is not None and self.top_k < 1:
             raise MechUnlearnError(f"top_k must be a positive number of features, got {self.top_k}")
         check_start(self)
-        SAEClamp("-", [], self.mode, 1.0, self.value_kind)  # validates mode and value kind
+        check_choices(self)
         check_budget(self.max_retain_drop)
         self.distill_config()
 

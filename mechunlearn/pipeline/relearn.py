@@ -21,11 +21,12 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from mechunlearn.concepts.folders import Fact, fact_split, load_concept
+from mechunlearn.core.config_types import check_choices
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.core.io import write_json
 from mechunlearn.core.runs import Timer, default_out, run_folder
@@ -37,7 +38,7 @@ from mechunlearn.unlearning import make_method
 
 log = logging.getLogger("mechunlearn.relearn")
 
-SPLITS = ("half", "train-test")
+Split = Literal["half", "train-test"]
 
 
 @dataclass
@@ -57,7 +58,7 @@ class RelearnConfig:
     steps: int = 20
     lr: list[float] = field(default_factory=lambda: [3e-6, 1e-5, 3e-5])
     batch_size: int = 8
-    split: str = "half"
+    split: Split = "half"
     train_embeddings: bool = False
     out: str | None = None
     device: str | None = None
@@ -65,8 +66,7 @@ class RelearnConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.split not in SPLITS:
-            raise MechUnlearnError(f"--split must be one of {list(SPLITS)}, got '{self.split}'")
+        check_choices(self, "relearn option")
         self.lr = [self.lr] if isinstance(self.lr, int | float) else list(self.lr)
         if not self.lr:
             raise MechUnlearnError("give at least one --lr")

@@ -6,8 +6,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from mechunlearn.core.config_types import check_choices
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.pipeline.config import JsonConfig, check_budget, check_start
+from mechunlearn.training.data import DataKind
+from mechunlearn.training.loop import MixedPrecision, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class UnlearnConfig(JsonConfig):
     lr: float | None = None
     batch_size: int | None = None
     grad_accum: int = 1
-    mixed_precision: str = "no"
+    mixed_precision: MixedPrecision = "no"
     gradient_checkpointing: bool = False
     eval_every: int | None = None
     train_embeddings: bool = False
@@ -102,7 +105,7 @@ class UnlearnConfig(JsonConfig):
     max_retain_drop: float | None = DEFAULT_UNLEARN_MAX_RETAIN_DROP
     forget_data: list[str] = field(default_factory=list)
     retain_data: list[str] = field(default_factory=list)
-    forget_kind: str | None = None
+    forget_kind: DataKind | None = None
     max_len: int = 128
     test_prompts: list[str] = field(default_factory=list)
     out: str | None = None
@@ -111,7 +114,6 @@ class UnlearnConfig(JsonConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from mechunlearn.training.loop import TrainConfig
         from mechunlearn.training.lora import LoraSpec
 
         check_start(self)
@@ -128,11 +130,7 @@ class UnlearnConfig(JsonConfig):
         if self.max_len < 2:
             raise MechUnlearnError(f"max_len must be at least 2 tokens, got {self.max_len}")
         check_budget(self.max_retain_drop)
-        from mechunlearn.training.data import DATA_KINDS
-        from mechunlearn.unlearning.base import check_choice
-
-        if self.forget_kind is not None:
-            check_choice("forget_kind", self.forget_kind, DATA_KINDS)
+        check_choices(self)
         self.make_method()  # unknown method / option, lr <= 0, steps < 1: one error now
         if self.lora is not None:
             LoraSpec.parse(self.lora)

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 
 from mechunlearn.concepts.folders import Concept, Fact
+from mechunlearn.core.config_types import check_choices
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.ranking.base import Ranking, register_ranker
@@ -40,13 +41,12 @@ class AttributionConfig:
     """
 
     def __post_init__(self) -> None:
-        if self.score not in ("ratio", "difference"):
-            raise MechUnlearnError(f"unknown attribution score '{self.score}'; valid: ['ratio', 'difference']")
+        check_choices(self, "attribution option")
 
     reads_facts: ClassVar[bool] = True  # stored rankings are keyed by the known subset too
 
     batch_size: int = 16
-    score: str = "ratio"
+    score: Literal["ratio", "difference"] = "ratio"
     retain_texts: int = 48
     retain_weight: float = 1.0
 

@@ -10,11 +10,12 @@ the ranking (``features.json``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from mechunlearn.concepts.folders import Concept
-from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.core.config_types import check_choices
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.ranking.base import Ranking, register_feature_ranker
 from mechunlearn.ranking.data import probing_items
@@ -30,13 +31,12 @@ class SAEActivationConfig:
     batch_size: sentences per forward pass.
     """
 
-    by: str = "freq"
+    by: Literal["freq", "mean"] = "freq"
     max_retain_freq: float = 0.02
     batch_size: int = 32
 
     def __post_init__(self) -> None:
-        if self.by not in ("freq", "mean"):
-            raise MechUnlearnError(f"sae-activation option by='{self.by}' is not valid; use 'freq' or 'mean'")
+        check_choices(self, "sae-activation option")
 
 
 @register_feature_ranker("sae-activation", SAEActivationConfig)

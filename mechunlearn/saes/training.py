@@ -17,10 +17,11 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
+from mechunlearn.core.config_types import check_choices
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.core.io import ensure_new_dir, read_jsonl, read_lines, write_json
 from mechunlearn.core.runs import Timer, run_folder
@@ -32,7 +33,7 @@ from mechunlearn.saes.quality import measure_sae
 
 log = logging.getLogger("mechunlearn.train_sae")
 
-ARCHITECTURES = ("topk", "standard")
+Architecture = Literal["topk", "standard"]
 
 
 @dataclass
@@ -59,7 +60,7 @@ class TrainSAEConfig:
     d_sae: int | None = None
     tokens: int = 2_000_000
     corpus: list[str] = field(default_factory=list)
-    architecture: str = "topk"
+    architecture: Architecture = "topk"
     k: int = 32
     l1_coefficient: float = 5.0
     lr: float = 4e-4
@@ -70,8 +71,7 @@ class TrainSAEConfig:
     out: str | None = None
 
     def __post_init__(self) -> None:
-        if self.architecture not in ARCHITECTURES:
-            raise MechUnlearnError(f"unknown SAE architecture '{self.architecture}'; valid: {list(ARCHITECTURES)}")
+        check_choices(self, "train-sae option")
         for name in ("tokens", "batch_tokens", "k", "heldout_every"):
             if getattr(self, name) <= 0:
                 raise MechUnlearnError(f"{name} must be positive, got {getattr(self, name)}")

@@ -13,6 +13,7 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -61,10 +62,10 @@ def read_data_file(path: str | Path) -> list[str | Fact]:
     raise MechUnlearnError(f"data file {p}: unsupported type '{p.suffix}'; valid: .txt (one document per line), .jsonl")
 
 
-DATA_KINDS = ("all", "facts", "passages")
+DataKind = Literal["all", "facts", "passages"]
 
 
-def default_items(concept: Concept, side: str, kind: str = "all") -> list[str | Fact]:
+def default_items(concept: Concept, side: str, kind: DataKind = "all") -> list[str | Fact]:
     """A side's default training data: its corpus' training passages and/or known train-split facts."""
     passages = (concept.forget_split() if side == "forget" else concept.retain_split())[0]
     if side == "retain":

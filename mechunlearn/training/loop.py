@@ -21,10 +21,11 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
+from mechunlearn.core.config_types import check_choices
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.evaluation.budget import RetainBudget
 from mechunlearn.models.hooked import HookedLM
@@ -34,7 +35,7 @@ from mechunlearn.unlearning.base import Batch, Method, Outputs, Step
 
 log = logging.getLogger(__name__)
 
-MIXED_PRECISION = ("no", "bf16", "fp16")
+MixedPrecision = Literal["no", "bf16", "fp16"]
 
 
 # RMU's 300 steps checked every 60 crossed gemma-3-270m's budget at the first check and kept nothing
@@ -63,7 +64,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     warmup_frac: float = 0.1
-    mixed_precision: str = "no"
+    mixed_precision: MixedPrecision = "no"
     gradient_checkpointing: bool = False
     eval_every: int | None = None
     seed: int = 0
@@ -75,10 +76,7 @@ class TrainConfig:
         return cls(**({"steps": m.steps, "lr": m.lr, "batch_size": m.batch_size} | overrides))
 
     def __post_init__(self) -> None:
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise MechUnlearnError(
-                f"mixed_precision must be one of {list(MIXED_PRECISION)}, got '{self.mixed_precision}'"
-            )
+        check_choices(self, "training option")
         if self.grad_accum < 1:
             raise MechUnlearnError(f"grad_accum must be at least 1, got {self.grad_accum}")
         if self.eval_every is not None and self.eval_every < 1:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 
+from mechunlearn.core.config_types import check_choices
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.core.registry import Registry
 
@@ -168,13 +169,7 @@ def method_defaults(name: str) -> dict[str, Any]:
     return METHODS.defaults(name)
 
 
-def check_choice(name: str, value: Any, valid: tuple) -> None:
-    """A config value that must be one of ``valid``: one error naming it and the valid ones."""
-    if value not in valid:
-        raise MechUnlearnError(f"{name} must be one of {list(valid)}, got {value!r}")
-
-
-RETAIN_LOSSES = ("nll", "kl")
+RetainLoss = Literal["nll", "kl"]
 
 
 @dataclass
@@ -182,10 +177,10 @@ class RetainTermDefaults(TrainDefaults):
     """Defaults of methods with open-unlearning's retain term: ``alpha * (NLL_retain | KL(frozen || current))``."""
 
     alpha: float = 1.0
-    retain_loss: str = "nll"
+    retain_loss: RetainLoss = "nll"
 
     def __post_init__(self) -> None:
-        check_choice("retain_loss", self.retain_loss, RETAIN_LOSSES)
+        check_choices(self, "unlearning method option")
 
 
 class RetainTermMethod(Method):
