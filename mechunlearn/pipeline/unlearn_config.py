@@ -61,7 +61,7 @@ class UnlearnConfig(JsonConfig):
         steps / epochs: optimiser steps, or passes over the forget data (the retain data for a method
             that reads no forget data, e.g. ``sft``) (exclusive); ``None``: the method's default.
         lr, batch_size: override the method's defaults.
-        grad_accum, mixed_precision, gradient_checkpointing, eval_every: see ``unlearning.loop.TrainConfig``.
+        grad_accum, mixed_precision, gradient_checkpointing, eval_every: see ``training.loop.TrainConfig``.
         train_embeddings: also train the token embedding / unembedding matrix (off by default: with
             a large vocabulary, Adam's first steps move every one of its rows by about the learning
             rate and shift the whole output distribution; on gemma-3-270m's 262k-token tied matrix
