@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from mechunlearn.concepts.folders import Fact
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.models.hooked import HookedLM
+from mechunlearn.models.logprobs import next_token_logprobs
 
 log = logging.getLogger(__name__)
 
@@ -334,9 +335,7 @@ def perplexity(model: HookedLM, texts: Sequence[str], batch_size: int = 8) -> fl
     nll, count = 0.0, 0
     for start in tqdm(range(0, len(seqs), batch_size), desc="perplexity", leave=False):
         ids, mask = model.pad(seqs[start : start + batch_size])
-        logits = model.logits(ids, mask).float()
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)
-        tok_lp = logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        tok_lp = next_token_logprobs(model.logits(ids, mask), ids)
         m = mask[:, 1:].bool()
         nll -= tok_lp[m].sum().item()
         count += int(m.sum())

@@ -233,6 +233,14 @@ class HookedLM:
             mask[i, span] = 1
         return ids.to(self.device), mask.to(self.device)
 
+    def content_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """Of a right-padded batch's ``attention_mask``, the text tokens: real, and not the special prefix
+        (BOS) the tokenizer puts first, which carries no text (and on Llama- and Gemma-style models a
+        residual stream tens of times larger than any other token's)."""
+        content = mask.clone()
+        content[:, : len(self.special_prefix())] = 0
+        return content
+
     def logits(
         self,
         input_ids: torch.Tensor,

@@ -28,6 +28,7 @@ from mechunlearn.concepts.folders import Concept, Fact
 from mechunlearn.core.config_types import check_choices
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.models.hooked import HookedLM
+from mechunlearn.models.logprobs import next_token_logprobs
 from mechunlearn.ranking.base import Ranking, register_ranker
 
 
@@ -99,7 +100,7 @@ def _attribution(
         hooks = [(site.hook, make(j, site)) for j, site in enumerate(sites)]
         with torch.enable_grad():
             logits = model.logits(ids, mask, extra=hooks)
-            logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+            logp = next_token_logprobs(logits, ids)
             logp[target[:, :-1]].sum().backward()
         real = mask.bool()[..., None]
         parts = [acts[j] * deltas[j].grad * real for j in range(len(sites))]

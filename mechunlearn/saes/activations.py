@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
+from mechunlearn.activations.capture import capture
 from mechunlearn.models.hooked import HookedLM
 
 
@@ -23,9 +24,7 @@ def document_batches(model: HookedLM, docs: Sequence[str], batch_size: int) -> I
     for i in range(0, len(docs), batch_size):
         seqs = [model.encode(d)[: model.n_ctx] for d in docs[i : i + batch_size]]
         ids, mask = model.pad(seqs)
-        keep = mask.bool().clone()
-        keep[:, : len(model.special_prefix())] = False
-        yield ids, mask, keep
+        yield ids, mask, model.content_mask(mask).bool()
 
 
 def corpus_tokens(model: HookedLM, docs: Sequence[str]) -> int:
@@ -41,14 +40,9 @@ def hook_activations(model: HookedLM, hook: str, ids: torch.Tensor, mask: torch.
     The forward stops after the hook's block (the bridge's ``stop_at_layer``): the later blocks
     and the unembedding, most of the cost on a large vocabulary, never run.
     """
-    model.check_hook(hook)
     got: dict[str, torch.Tensor] = {}
-
-    def grab(act, hook):
-        got["act"] = act.detach()
-
-    model.run_hooks(ids, mask, [(hook, grab)])
-    return got["act"]
+    model.run_hooks(ids, mask, capture([model.check_hook(hook)], got))
+    return got[hook]
 
 
 class ActivationStream:

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 
 from mechunlearn.models.hooked import HookedLM
+from mechunlearn.models.logprobs import next_token_logprobs
 from mechunlearn.saes.activations import document_batches
 
 
@@ -35,11 +35,9 @@ class SAEQuality:
 
 
 def _token_ce(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> tuple[float, int]:
-    tgt = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
-    ce = F.cross_entropy(
-        logits[:, :-1].reshape(-1, logits.shape[-1]).float(), tgt.reshape(-1), reduction="sum", ignore_index=-100
-    )
-    return float(ce), int((tgt != -100).sum())
+    """Summed next-token NLL of the real tokens, and how many there are."""
+    m = mask[:, 1:].bool()
+    return float(-next_token_logprobs(logits, ids)[m].sum()), int(m.sum())
 
 
 @torch.no_grad()

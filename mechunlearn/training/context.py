@@ -10,21 +10,10 @@ from typing import Any
 
 import torch
 
+from mechunlearn.activations.capture import capture
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.training.data import UnlearnData
 from mechunlearn.unlearning.base import Batch
-
-
-def capture(names: list[str], store: dict[str, torch.Tensor]) -> list[tuple[str, Callable]]:
-    """Hooks that keep each named activation (with its graph) in ``store``."""
-
-    def grab(name: str) -> Callable:
-        def fn(act, hook):
-            store[name] = act
-
-        return fn
-
-    return [(n, grab(n)) for n in names]
 
 
 @dataclass

@@ -157,9 +157,7 @@ def make_batch(model: HookedLM, rows: list[Example], index: list[int]) -> Batch:
     loss_mask = torch.zeros_like(mask)
     for b, r in enumerate(rows):
         loss_mask[b, r.target_from : len(r.ids)] = 1
-    content = mask.clone()
-    content[:, : len(model.special_prefix())] = 0
-    return Batch(ids, mask, loss_mask, list(index), content)
+    return Batch(ids, mask, loss_mask, list(index), model.content_mask(mask))
 
 
 def stack_batches(model: HookedLM, batches: list[Batch]) -> tuple[torch.Tensor, torch.Tensor, list[slice]]:

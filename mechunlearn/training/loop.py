@@ -25,11 +25,12 @@ from typing import Any, Literal
 
 import torch
 
+from mechunlearn.activations.capture import capture
 from mechunlearn.core.config_types import check_choices
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.evaluation.budget import RetainBudget
 from mechunlearn.models.hooked import HookedLM
-from mechunlearn.training.context import Context, capture
+from mechunlearn.training.context import Context
 from mechunlearn.training.data import UnlearnData, stack_batches
 from mechunlearn.unlearning.base import Batch, Method, Outputs, Step
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from mechunlearn.models.logprobs import next_token_logprobs
 from mechunlearn.unlearning.base import Outputs
 
 
 def target_logprobs(out: Outputs) -> tuple[torch.Tensor, torch.Tensor]:
     """``log p(token_t | tokens_<t)`` for t >= 1, ``[b, t-1]``, and the mask of the targets that count."""
-    logits = out.logits[:, :-1].float()
-    tgt = out.batch.input_ids[:, 1:]
-    lp = torch.gather(F.log_softmax(logits, -1), -1, tgt.unsqueeze(-1)).squeeze(-1)
+    lp = next_token_logprobs(out.logits, out.batch.input_ids)
     return lp, out.batch.loss_mask[:, 1:].to(lp.dtype)
 
 
