@@ -5,21 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mechunlearn.concepts.folders import Concept, fact_split
-from mechunlearn.evaluation.scoring import FactScore, perplexity, score_facts
+from mechunlearn.evaluation.scoring import FactScore, perplexity, score_facts, summarize
 from mechunlearn.models.hooked import HookedLM
 
 Known = dict[str, dict[str, list[int]]]  # fact set -> side -> indices of facts the base model knows
 
 
 def _summary(scores: list[FactScore], prefix: str) -> dict[str, float]:
-    out: dict[str, float] = {f"{prefix}.n": float(len(scores))}
-    if not scores:
-        return out
-    out[f"{prefix}.greedy"] = sum(s.greedy for s in scores) / len(scores)
-    if scores[0].mc is not None:
-        out[f"{prefix}.mc"] = sum(bool(s.mc) for s in scores) / len(scores)
-        out[f"{prefix}.p_right"] = sum(float(s.p_right) for s in scores) / len(scores)
-    return out
+    """``{prefix}.n``, ``.greedy``, ``.mc``, ``.p_right`` of :func:`summarize` (those it has)."""
+    s = summarize(scores)
+    return {f"{prefix}.{k}": v for k, v in s.items() if k in ("n", "greedy", "mc", "p_right") and v is not None}
 
 
 @dataclass

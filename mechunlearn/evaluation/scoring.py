@@ -50,6 +50,20 @@ class FactScore:
         return self.mc if self.mc is not None else self.greedy
 
 
+def summarize(scores: Sequence[FactScore]) -> dict[str, float | None]:
+    """The one aggregate of fact scores: ``n`` and the share ``greedy`` right, ``known``, ``mc`` right and
+    the mean ``p_right`` (the last two over facts with choices; ``None`` when none has any)."""
+    n = len(scores)
+    mc = [s for s in scores if s.mc is not None]
+    return {
+        "n": float(n),
+        "greedy": sum(s.greedy for s in scores) / n if n else None,
+        "known": sum(s.known for s in scores) / n if n else None,
+        "mc": sum(bool(s.mc) for s in mc) / len(mc) if mc else None,
+        "p_right": sum(float(s.p_right) for s in mc) / len(mc) if mc else None,
+    }
+
+
 def _fit(ids: list[int], room: int, keep_head: int) -> list[int]:
     """Keep the special prefix and the last tokens of a prompt too long for the context."""
     if len(ids) <= room:

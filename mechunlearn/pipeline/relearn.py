@@ -31,7 +31,7 @@ from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.core.io import write_json
 from mechunlearn.core.runs import Timer, default_out, run_folder
 from mechunlearn.edits.stack import load_stack, read_stack
-from mechunlearn.evaluation.scoring import score_facts
+from mechunlearn.evaluation.scoring import score_facts, summarize
 from mechunlearn.training.data import UnlearnData
 from mechunlearn.training.loop import TrainConfig, train
 from mechunlearn.unlearning import make_method
@@ -92,14 +92,8 @@ def fact_halves(concept, known: dict, split: str) -> tuple[list[Fact], list[Fact
 
 
 def _accuracy(model, facts: list[Fact]) -> dict[str, float]:
-    scores = score_facts(model, facts)
-    mc = [s for s in scores if s.mc is not None]
-    return {
-        "n": len(scores),
-        "greedy": sum(s.greedy for s in scores) / max(1, len(scores)),
-        "mc": sum(bool(s.mc) for s in mc) / len(mc) if mc else None,
-        "known": sum(s.known for s in scores) / max(1, len(scores)),
-    }
+    s = summarize(score_facts(model, facts))
+    return {"n": int(s["n"]), "greedy": s["greedy"] or 0.0, "mc": s["mc"], "known": s["known"] or 0.0}
 
 
 def relearn(cfg: RelearnConfig, *, print_fn=print) -> dict[str, Any]:

@@ -54,15 +54,14 @@ def _check_ranking(ranking: Ranking, model) -> None:
 
 def forget_probe(concept):
     """How much of the known forget facts of the validation split the model still holds (for the curve)."""
-    from mechunlearn.evaluation.scoring import score_facts
+    from mechunlearn.evaluation.scoring import score_facts, summarize
 
     facts = concept.facts("forget", "validation", concept.known or {}, paraphrased=False)
 
     def probe(model) -> dict[str, float]:
         if not facts:
             return {}
-        scores = score_facts(model, facts)
-        return {"forget_known_still": sum(s.known for s in scores) / len(scores)}
+        return {"forget_known_still": summarize(score_facts(model, facts))["known"]}
 
     return probe
 
