@@ -11,7 +11,7 @@ from mechunlearn.core.errors import MechUnlearnError
 # The registries' names as ``--help`` lists them. ``--help`` and usage errors answer before torch is
 # imported, and registering imports torch, so the names are not read from the registries:
 # unlearning methods are one file each, named as registered, listed without importing them;
-# tests/test_cli_support.py checks that each list is exactly its registry's names.
+# tests/cli/test_cli_support.py checks that each list is exactly its registry's names.
 RANKING_METHODS = ("probe", "probeless", "attribution")  # mechunlearn.ranking.RANKERS
 FEATURE_RANKING_METHODS = ("sae-attribution", "sae-activation", "sae-probe")  # ranking.FEATURE_RANKERS
 UNLEARNING_METHODS = tuple(  # mechunlearn.unlearning.METHODS

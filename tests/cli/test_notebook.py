@@ -17,7 +17,7 @@ from nbclient import NotebookClient
 
 from mechunlearn.core.paths import bundled_model_dir
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "explore_rankings.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "explore_rankings.ipynb"
 KERNEL = "python3"
 
 

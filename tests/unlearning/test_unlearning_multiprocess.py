@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 JOB = Path(__file__).with_name("accelerate_job.py")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _port() -> int:

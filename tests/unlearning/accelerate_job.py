@@ -1,7 +1,7 @@
-"""One small unlearning run, for `accelerate launch` (tests/test_unlearning_multiprocess.py).
+"""One small unlearning run, for `accelerate launch` (tests/unlearning/test_unlearning_multiprocess.py).
 
-    python tests/accelerate_job.py MODEL_DIR OUT.safetensors METHOD
-    accelerate launch --cpu --num_processes 2 tests/accelerate_job.py MODEL_DIR OUT.safetensors METHOD
+    python tests/unlearning/accelerate_job.py MODEL_DIR OUT.safetensors METHOD
+    accelerate launch --cpu --num_processes 2 tests/unlearning/accelerate_job.py MODEL_DIR OUT.safetensors METHOD
 
 Every process loads the same tiny model and data; each takes its share of every global batch
 (DDP averages the gradients), and the main process saves the trained weights.

@@ -1,5 +1,5 @@
 """The bad-input matrix's cases: the mistakes a user makes, with the exit status and the words
-the one error line must contain (the machinery that runs them is ``tests/test_bad_input.py``).
+the one error line must contain (the machinery that runs them is ``tests/cli/test_bad_input.py``).
 
 Placeholders in arguments (``{cwd}``, ``{inputs}``, ``{foreign}``, ``{tiny}``, ...) name folders of
 the test bed and are filled in there.
@@ -38,7 +38,7 @@ USAGE = [
 ]
 
 
-# 2. everything else, run by the forked runner (``tests/bad_input_runner.py``)
+# 2. everything else, run by the forked runner (``tests/cli/bad_input_runner.py``)
 OUT = "{cwd}/never"  # every case's --out: must not exist afterwards
 F = "{foreign}"
 RUNNER = [

@@ -9,7 +9,7 @@ Three runners keep it fast:
 
 * usage errors: the installed console script, one process each; they are answered before torch
   is imported (checked), in a fraction of a second;
-* everything else: ``tests/bad_input_runner.py`` imports the library once and forks one child
+* everything else: ``tests/cli/bad_input_runner.py`` imports the library once and forks one child
   per case that runs ``mechunlearn.cli:main`` with its own argv, folders and stdio;
 * interrupts: the console script on a real run of the bundled model, a real SIGINT / SIGTERM
   once its staged folder appears (and the same for every other command, in the forked runner).
@@ -33,10 +33,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.bad_input_cases import ALL, SIG, USAGE
-from tests.bad_input_runner import snapshot
+from tests.cli.bad_input_cases import ALL, SIG, USAGE
+from tests.cli.bad_input_runner import snapshot
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "mechunlearn"
 ENTRY = [str(SCRIPT)] if SCRIPT.is_file() else [sys.executable, "-m", "mechunlearn.cli.app"]
 # besides the one error line, stderr may hold only: a usage line and its help hint (usage errors),

@@ -3,9 +3,9 @@
 Each child is its own process running the console script's function (``mechunlearn.cli:main``)
 with its own argv, working folder, environment, stdout and stderr files, and signal handlers;
 only the imports are shared (torch + transformers + TransformerLens + sae-lens cost seconds per
-process, the cases milliseconds). Used by ``tests/test_bad_input.py``:
+process, the cases milliseconds). Used by ``tests/cli/test_bad_input.py``:
 
-    python tests/bad_input_runner.py < cases.json > results.json
+    python tests/cli/bad_input_runner.py < cases.json > results.json
 
 Input: ``{"preload": [modules], "cases": [{"id", "args", "cwd", "env", "inject", "interrupt",
 "watch"}]}``. ``inject`` makes what a test machine cannot produce at a chosen point:
