@@ -125,24 +125,20 @@ def train_from_scratch(model, tok, seqs: list[list[int]], cfg: BundledModelConfi
     Batches hold documents of similar length, the batches in a new seeded order every epoch.
     """
     from mechunlearn.models.loading import load_model
-    from mechunlearn.training.data import Example, UnlearnData
-    from mechunlearn.training.loop import TrainConfig, train
-    from mechunlearn.unlearning import make_method
+    from mechunlearn.training.data import Example
+    from mechunlearn.training.epochs import EpochConfig, train_epochs
 
     model.save_pretrained(start, safe_serialization=True)
     tok.save_pretrained(start)
     hooked = load_model(start, device="cpu")
     docs = [Example(tuple(s), 1, max(2, len(s) // 3)) for s in seqs]
-    data = UnlearnData(hooked, [], docs, max_len=cfg.n_ctx, seed=cfg.seed, bucket=cfg.batch_size)
-    steps = cfg.epochs * data.batches_per_pass("retain", cfg.batch_size)
-    method = make_method("sft", {"steps": steps, "lr": cfg.lr, "batch_size": cfg.batch_size})
-    train_cfg = TrainConfig.of(method, weight_decay=cfg.weight_decay, warmup_frac=0.05, seed=cfg.seed)
+    every = EpochConfig(cfg.epochs, cfg.lr, cfg.batch_size, cfg.weight_decay, cfg.seed)
 
     def report(point: dict) -> None:
-        if point["step"] % 100 == 0 or point["step"] == steps:
-            log.info("step %d/%d: loss %.4f", point["step"], steps, point["loss"])
+        if point["step"] % 100 == 0:
+            log.info("step %d: loss %.4f", point["step"], point["loss"])
 
-    result = train(hooked, method, data, train_cfg, hooked.trainable_parameters(), on_step=report)
+    result = train_epochs(hooked, "sft", docs, every, bucket=True, max_len=cfg.n_ctx, on_step=report)
     model.load_state_dict(hooked.hf_state_dict())
     return result
 

@@ -16,23 +16,18 @@ from dataclasses import dataclass
 import torch
 
 from mechunlearn.models.hooked import HookedLM
+from mechunlearn.training.epochs import EpochConfig, train_epochs
 from mechunlearn.training.loop import TrainResult
 from mechunlearn.unlearning.losses import token_kl
 
 
 @dataclass
-class BakeConfig:
-    """Args:
-    epochs: passes over the distillation text.
-    lr: AdamW learning rate.
-    batch_size: sequences per step.
-    seed: batch order.
-    """
+class BakeConfig(EpochConfig):
+    """Args: epochs (passes over the distillation text), lr, batch_size, weight_decay, seed
+    (:class:`~mechunlearn.training.epochs.EpochConfig`)."""
 
     epochs: int = 8
     lr: float = 1e-3
-    batch_size: int = 16
-    seed: int = 0
 
 
 @torch.no_grad()
@@ -59,15 +54,5 @@ def distill(
     model: HookedLM, texts: Sequence[str], cfg: BakeConfig, drop_edits: tuple[str, ...] = ("sae_clamp",)
 ) -> TrainResult:
     """Train ``model``'s weights so that, without its edits of the kinds ``drop_edits``, it matches itself
-    with them. Afterwards those edits are gone from ``model.edits``."""
-    from mechunlearn.training.data import UnlearnData
-    from mechunlearn.training.loop import TrainConfig, train
-    from mechunlearn.unlearning import make_method
-
-    data = UnlearnData(model, [], list(texts), max_len=model.n_ctx, seed=cfg.seed, bucket=cfg.batch_size)
-    steps = max(1, cfg.epochs * data.batches_per_pass("retain", cfg.batch_size))
-    options = {"steps": steps, "lr": cfg.lr, "batch_size": cfg.batch_size, "drop_edits": list(drop_edits)}
-    method = make_method("distill", options)
-    return train(
-        model, method, data, TrainConfig.of(method, warmup_frac=0.05, seed=cfg.seed), model.trainable_parameters()
-    )
+    with them, on ``texts`` batched by length. Afterwards those edits are gone from ``model.edits``."""
+    return train_epochs(model, "distill", texts, cfg, bucket=True, options={"drop_edits": list(drop_edits)})

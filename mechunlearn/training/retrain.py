@@ -8,30 +8,19 @@ afterwards the edits are baked as before.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mechunlearn.concepts.folders import Concept
 from mechunlearn.models.hooked import HookedLM
+from mechunlearn.training.epochs import EpochConfig, train_epochs
 from mechunlearn.training.loop import TrainResult
 
 
 @dataclass
-class RetrainConfig:
-    """Args:
-    epochs: passes over the filtered retain data.
-    lr: AdamW learning rate.
-    batch_size: sequences per step.
-    weight_decay: AdamW weight decay.
-    seed: batch order.
-    """
-
-    epochs: int = 2
-    lr: float = 3e-4
-    batch_size: int = 16
-    weight_decay: float = 0.0
-    seed: int = 0
+class RetrainConfig(EpochConfig):
+    """Args: epochs (passes over the filtered retain data), lr, batch_size, weight_decay, seed
+    (:class:`~mechunlearn.training.epochs.EpochConfig`)."""
 
 
 def filtered_retain_texts(concept: Concept) -> list[str]:
@@ -42,17 +31,4 @@ def filtered_retain_texts(concept: Concept) -> list[str]:
 
 def retrain(model: HookedLM, texts: Sequence[str], cfg: RetrainConfig) -> TrainResult:
     """Fine-tune all weights on ``texts`` by next-token prediction through the hooked model (``sft``)."""
-    from mechunlearn.training.data import UnlearnData
-    from mechunlearn.training.loop import TrainConfig, train
-    from mechunlearn.unlearning import make_method
-
-    steps = max(1, cfg.epochs * math.ceil(len(texts) / cfg.batch_size))
-    method = make_method("sft", {"steps": steps, "lr": cfg.lr, "batch_size": cfg.batch_size})
-    data = UnlearnData(model, [], list(texts), max_len=model.n_ctx, seed=cfg.seed)
-    return train(
-        model,
-        method,
-        data,
-        TrainConfig.of(method, weight_decay=cfg.weight_decay, warmup_frac=0.05, seed=cfg.seed),
-        model.trainable_parameters(),
-    )
+    return train_epochs(model, "sft", texts, cfg)

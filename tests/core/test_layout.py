@@ -91,8 +91,8 @@ def test_no_import_circle_between_modules():
 
 def test_the_graph_sees_imports_inside_functions():
     graph = import_graph()
-    # bundled.train imports the loop only inside train_from_scratch
-    assert "mechunlearn.training.loop" in graph["mechunlearn.bundled.train"]
+    # bundled.train imports the epoch trainer only inside train_from_scratch
+    assert "mechunlearn.training.epochs" in graph["mechunlearn.bundled.train"]
 
 
 def test_low_rooms_import_nothing_above_them():
