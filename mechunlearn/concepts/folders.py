@@ -47,6 +47,7 @@ class Fact:
     prompt: str
     answer: str
     choices: tuple[str, ...] = ()
+    domain: str = ""  # what the fact is about (``harry_potter``, ``world``, ...), as its file says
 
     @property
     def right(self) -> int:
@@ -66,7 +67,8 @@ def read_facts(path: Path) -> list[Fact]:
                     f"{path}: record {lineno}: 'choices' must be a list of distinct non-empty strings "
                     f"that includes the answer '{answer}', got {choices!r}"
                 )
-        facts.append(Fact(r["prompt"].strip(), answer, tuple(c.strip() for c in choices)))
+        domain = r.get("domain") if isinstance(r.get("domain"), str) else ""
+        facts.append(Fact(r["prompt"].strip(), answer, tuple(c.strip() for c in choices), domain))
     return facts
 
 

@@ -2,61 +2,68 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from mechunlearn.concepts.folders import Concept, fact_split
-from mechunlearn.evaluation.scoring import FactScore, perplexity, score_facts, summarize
+from mechunlearn.concepts.folders import Concept
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.evaluation.checks import CheckContext, TrainedOn, make_checks
+from mechunlearn.evaluation.checks.base import Known
+from mechunlearn.evaluation.scorecard import scorecard
 from mechunlearn.models.hooked import HookedLM
-
-Known = dict[str, dict[str, list[int]]]  # fact set -> side -> indices of facts the base model knows
-
-
-def _summary(scores: list[FactScore], prefix: str) -> dict[str, float]:
-    """``{prefix}.n``, ``.greedy``, ``.mc``, ``.p_right`` of :func:`summarize` (those it has)."""
-    s = summarize(scores)
-    return {f"{prefix}.{k}": v for k, v in s.items() if k in ("n", "greedy", "mc", "p_right") and v is not None}
 
 
 @dataclass
 class EvalSets:
-    """What a report measures on: every fact set of the concept and held-back corpus passages.
+    """What every measurement of a run runs: the evaluation checks (:mod:`mechunlearn.evaluation.checks`),
+    by default the fast set (``facts``, ``paraphrase``, ``perplexity``), ``checks="all"`` for every one.
 
-    Metrics are a flat dict: ``{set}.{side}.{split}.{greedy|mc|p_right|n}``, the same with
-    ``_known`` on the facts the base model knew (``known``, recorded by the first
-    :meth:`measure` with ``record_known=True`` and kept for every later stage), and
-    ``forget_ppl`` / ``retain_ppl`` on held-back passages of that split.
+    Metrics are one flat dict of every check's metrics: ``{set}.{side}.{split}.{greedy|mc|p_right|n}``,
+    the same with ``.known`` on the facts the base model knew (``known``, recorded by the first
+    :meth:`measure` with ``record_known=True`` and kept for every later stage), ``forget_ppl`` /
+    ``retain_ppl`` on held-back passages, and whatever the other checks add.
     """
 
     concept: Concept
     known: Known | None = None
+    checks: str | list[str] | None = None
+    check_options: dict[str, dict] | None = None
+    out: Path | None = None  # where checks keep what they saw (``checks/{check}-{stage}.json``)
+    trained_on: TrainedOn | None = None
+    memory: dict = field(default_factory=dict)
+    seconds: dict[str, dict[str, float]] = field(default_factory=dict)  # stage -> check -> seconds
+
+    def __post_init__(self) -> None:
+        self._checks = make_checks(self.checks, self.check_options)
+        for c in self._checks:
+            why = c.missing(self.concept, self._context(("test",), False, "check"))
+            if why:
+                raise MechUnlearnError(f"check '{c.name}' cannot run on concept '{self.concept.name}': {why}")
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self._checks]
+
+    def _context(self, splits, record_known: bool, stage: str) -> CheckContext:
+        return CheckContext(
+            self.concept, tuple(splits), self.known, record_known, self.out, stage, self.trained_on, self.memory
+        )
 
     def measure(
-        self, model: HookedLM, splits: tuple[str, ...] = ("test",), *, record_known: bool = False
+        self, model: HookedLM, splits: tuple[str, ...] = ("test",), *, record_known: bool = False, stage: str = "eval"
     ) -> dict[str, float]:
-        """Score the fact sets' ``splits`` (all facts when recording the known subset) and perplexities."""
-        c = self.concept
+        """Run every check on ``splits`` (all facts when recording the known subset)."""
+        ctx = self._context(splits, record_known, stage)
         out: dict[str, float] = {}
-        known: Known = {}
-        for name, fs in c.fact_sets.items():
-            for side in ("forget", "retain"):
-                facts = fs.side(side)
-                wanted = [i for i in range(len(facts)) if record_known or fact_split(i) in splits]
-                scores = dict(zip(wanted, score_facts(model, [facts[i] for i in wanted]), strict=True))
-                if record_known:
-                    known.setdefault(name, {})[side] = [i for i, s in scores.items() if s.known]
-                for split in splits:
-                    idx = [i for i in scores if fact_split(i) == split]
-                    out |= _summary([scores[i] for i in idx], f"{name}.{side}.{split}")
-                    if self.known is not None or record_known:
-                        kn = set((known if record_known else self.known).get(name, {}).get(side, []))
-                        out |= _summary([scores[i] for i in idx if i in kn], f"{name}.{side}.{split}.known")
+        for c in self._checks:
+            t = time.perf_counter()
+            out |= c.run(model, ctx)
+            self.seconds.setdefault(stage, {})[c.name] = round(time.perf_counter() - t, 2)
         if record_known:
-            self.known = known
-        for split in splits:
-            suffix = "" if split == "test" else f".{split}"
-            out[f"forget_ppl{suffix}"] = perplexity(model, c.held_texts("forget", split))
-            out[f"retain_ppl{suffix}"] = perplexity(model, c.held_texts("retain", split))
-        return out
+            self.known = ctx.known
+        order = {name: i for i, name in enumerate(self.concept.fact_sets)}
+        return dict(sorted(out.items(), key=lambda kv: order.get(kv[0].split(".")[0], len(order))))
 
 
 def known_counts(known: Known) -> dict[str, dict[str, int]]:
@@ -101,7 +108,8 @@ def markdown_table(stages: dict[str, dict[str, float]]) -> str:
 
 
 def stage_table(stages: list[dict], keys: list[str] | None = None) -> str:
-    """:func:`format_table` of a stack's stages (``{"name", "metrics"}``), repeated names numbered."""
+    """:func:`format_table` of a stack's stages (``{"name", "metrics"}``), repeated names numbered: the
+    scorecard's rows first (against the first stage), then the headline metrics."""
     cols: dict[str, dict[str, float]] = {}
     for s in stages:
         name, n = s["name"], 2
@@ -109,7 +117,10 @@ def stage_table(stages: list[dict], keys: list[str] | None = None) -> str:
             name, n = f"{s['name']}{n}", n + 1
         cols[name] = s["metrics"]
     first = next(iter(cols.values()))
-    return format_table(cols, keys if keys is not None else headline_keys(first))
+    cards = {n: scorecard(m, first) for n, m in cols.items()}
+    rows = [k for k in cards[next(iter(cards))] if all(k in c for c in cards.values())]
+    cols = {n: {f"scorecard.{k}": v for k, v in cards[n].items()} | m for n, m in cols.items()}
+    return format_table(cols, [f"scorecard.{k}" for k in rows] + (keys if keys is not None else headline_keys(first)))
 
 
 def add_stages(prior: list[dict], before: dict, new: list[tuple[str, str, dict]]) -> list[dict]:

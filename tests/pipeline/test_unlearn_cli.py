@@ -225,7 +225,7 @@ def _digest(params) -> str:
 
 
 def test_relearn_reports_recovery(monkeypatch, capsys, tmp_path):
-    import mechunlearn.pipeline.relearn as relearn_module
+    import mechunlearn.training.loop as loop_module  # the attack (evaluation.checks.relearn) trains in the loop
     from mechunlearn.edits.stack import load_stack
 
     out = tmp_path / "u"  # the bundled model: it knows its corpus' facts, so there is something to forget
@@ -236,7 +236,7 @@ def test_relearn_reports_recovery(monkeypatch, capsys, tmp_path):
     # the weights relearn trains (all but the embeddings, its default), as the unlearn run left them
     unlearned = _digest(load_stack(out, device="cpu")[0].trainable_parameters(embeddings=False))
     seen = []  # (weights at the start of each rate's attack, at its end)
-    real_train = relearn_module.train
+    real_train = loop_module.train
 
     def watched_train(model, method, data, cfg, params, **kw):
         start = _digest(params)
@@ -244,7 +244,7 @@ def test_relearn_reports_recovery(monkeypatch, capsys, tmp_path):
         seen.append((start, _digest(params)))
         return result
 
-    monkeypatch.setattr(relearn_module, "train", watched_train)
+    monkeypatch.setattr(loop_module, "train", watched_train)
     code, stdout, err = run_cli(
         monkeypatch, capsys, "relearn", out, "--steps", "3", "--lr", "1e-5", "--lr", "1e-3", "--out", tmp_path / "r"
     )
@@ -305,7 +305,7 @@ def test_relearn_refuses_a_run_whose_config_does_not_name_its_concept(tmp_path, 
 
     run = _run_without_config(tmp_path / "run", config_text)
     with pytest.raises(MechUnlearnError, match=words) as e:
-        relearn(RelearnConfig(str(run), out=str(tmp_path / "r")), print_fn=lambda *a: None)
+        relearn(RelearnConfig(run_dir=str(run), out=str(tmp_path / "r")), print_fn=lambda *a: None)
     assert str(run) in str(e.value)
     assert not (tmp_path / "r").exists()
 
