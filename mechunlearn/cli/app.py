@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import typer
 
 from mechunlearn.cli.options import (
+    CHECKS_HELP,
+    EVALUATION_CHECKS,
     FEATURE_RANKING_METHODS,
     LORA_DEFAULT,
     RANKING_METHODS,
     budget_option,
+    check_list,
+    check_options,
     choices,
     merged,
     optional_value,
@@ -61,6 +64,7 @@ def prune_cmd(
         "this fraction. [default: 0.03]",
     ),
     no_budget: bool = typer.Option(False, "--no-budget", help="No budget: prune exactly --top-k / --ratio."),
+    checks: str | None = typer.Option(None, help=CHECKS_HELP),
 ) -> None:
     """Rank concept neurons, ablate them, (optionally retrain), export a plain HF checkpoint and a report."""
     from mechunlearn.pipeline import PruneConfig, prune
@@ -80,6 +84,7 @@ def prune_cmd(
         "device": device,
         "dtype": dtype,
         "seed": seed,
+        "checks": check_list(checks),
     }
     config_dict = merged(base, given, budget_option(max_retain_drop, no_budget), either=("top_k", "ratio"))
     prune(PruneConfig.from_dict(config_dict), print_fn=say)
@@ -120,6 +125,7 @@ def clamp_cmd(
         "stays within this fraction. [default: 0.03]",
     ),
     no_budget: bool = typer.Option(False, "--no-budget", help="No budget: clamp exactly --top-k features."),
+    checks: str | None = typer.Option(None, help=CHECKS_HELP),
 ) -> None:
     """Rank a concept's SAE features, clamp them through hooks; keep the edit or distill it (--bake)."""
     from mechunlearn.pipeline.clamp import clamp
@@ -150,6 +156,7 @@ def clamp_cmd(
         "device": device,
         "dtype": dtype,
         "seed": seed,
+        "checks": check_list(checks),
     }
     config_dict = merged(base, given, budget_option(max_retain_drop, no_budget), either=("features", "top_k"))
     clamp(ClampConfig.from_dict(config_dict), print_fn=say)
@@ -249,30 +256,39 @@ def evaluate_cmd(
         help="Checkpoint folder, .gguf file, real model name, hub id, or an output folder (its edits re-applied). "
         "[default: the bundled model]",
     ),
+    run: Path | None = typer.Option(
+        None, help="A prune / clamp / unlearn output folder: measured against its base model (instead of --model)."
+    ),
+    checks: str | None = typer.Option(
+        None,
+        help=f"Comma-separated checks, or 'all': {choices(EVALUATION_CHECKS)}. "
+        "[default: facts, paraphrase, perplexity]",
+    ),
+    check_option: list[str] = typer.Option(
+        [],
+        "--check-option",
+        "-c",
+        help="CHECK.KEY=VALUE, a check's option (repeatable), e.g. familiarity.max_new_tokens=16.",
+    ),
+    out: Path | None = typer.Option(None, help="New output folder. [default: runs/evaluate-<concept>-<time>]"),
     device: str | None = typer.Option(None),
     dtype: str = typer.Option("float32", help="float32 | bfloat16 | float16"),
-    as_json: bool = typer.Option(False, "--json", help="Print every metric as JSON instead of the table."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of the table."),
 ) -> None:
-    """Score a model on every fact set of a concept (greedy, multiple choice, known subset) and perplexities."""
-    import time
+    """Run the evaluation checks on a model (or a run against its base): what was forgotten, what was kept."""
+    from mechunlearn.pipeline.evaluate import EvaluateConfig, evaluate_job
 
-    from mechunlearn.concepts.folders import load_concept
-    from mechunlearn.edits.stack import load_model_or_run
-    from mechunlearn.evaluation.report import EvalSets, format_table, headline_keys, known_counts
-
-    c = load_concept(concept)
-    _ = c.fact_sets  # a malformed fact file fails before the model loads
-    m = load_model_or_run(model, device=device, dtype=dtype)
-    t = time.perf_counter()
-    ev = EvalSets(c)
-    metrics = ev.measure(m, ("validation", "test"), record_known=True)
-    seconds = time.perf_counter() - t
-    if as_json:
-        typer.echo(json.dumps({"metrics": metrics, "known": known_counts(ev.known), "seconds": seconds}, indent=2))
-        return
-    typer.echo(format_table({m.name: metrics}, headline_keys(metrics)))
-    typer.echo(f"known facts (all splits): {json.dumps(known_counts(ev.known))}")
-    typer.echo(f"evaluated in {seconds:.1f} s")
+    cfg = EvaluateConfig(
+        concept=concept,
+        model=model,
+        run=str(run) if run else None,
+        out=str(out) if out else None,
+        device=device,
+        dtype=dtype,
+        checks=check_list(checks),
+        check_options=check_options(check_option),
+    )
+    evaluate_job(cfg, print_fn=say, as_json=as_json)
 
 
 @app.command("models")

@@ -10,12 +10,16 @@ from mechunlearn.core.errors import MechUnlearnError
 
 # The registries' names as ``--help`` lists them. ``--help`` and usage errors answer before torch is
 # imported, and registering imports torch, so the names are not read from the registries:
-# unlearning methods are one file each, named as registered, listed without importing them;
+# unlearning methods and evaluation checks are one file each, named as registered, listed without
+# importing them;
 # tests/cli/test_cli_support.py checks that each list is exactly its registry's names.
 RANKING_METHODS = ("probe", "probeless", "attribution")  # mechunlearn.ranking.RANKERS
 FEATURE_RANKING_METHODS = ("sae-attribution", "sae-activation", "sae-probe")  # ranking.FEATURE_RANKERS
 UNLEARNING_METHODS = tuple(  # mechunlearn.unlearning.METHODS
     m.name for m in pkgutil.iter_modules([str(Path(__file__).parents[1] / "unlearning" / "methods")])
+)
+EVALUATION_CHECKS = tuple(  # mechunlearn.evaluation.checks.CHECKS
+    m.name for m in pkgutil.iter_modules([str(Path(__file__).parents[1] / "evaluation" / "checks")]) if m.name != "base"
 )
 
 
@@ -70,3 +74,25 @@ def optional_value(argv: list[str], flag: str, default: str) -> list[str]:
         if a == flag and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
             out.append(default)
     return out
+
+
+def check_options(pairs: list[str]) -> dict[str, dict]:
+    """``CHECK.KEY=VALUE`` pairs as ``{check: {key: value}}`` (values read as in :func:`parse_options`)."""
+    out: dict[str, dict] = {}
+    for key, value in parse_options(pairs).items():
+        check, dot, option = key.partition(".")
+        if not dot or not check or not option:
+            raise MechUnlearnError(f"--check-option takes CHECK.KEY=VALUE (e.g. mia.k=0.1), got '{key}'")
+        out.setdefault(check, {})[option] = value
+    return out
+
+
+CHECKS_HELP = (
+    f"Evaluation checks every stage runs, comma-separated, or 'all': {choices(EVALUATION_CHECKS)}. "
+    "[default: facts, paraphrase, perplexity]"
+)
+
+
+def check_list(checks: str | None) -> list[str] | None:
+    """``--checks a,b`` as a list (``None``: the default set)."""
+    return [c.strip() for c in checks.split(",")] if checks else None

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import typer
 
-from mechunlearn.cli.options import LORA_DEFAULT, UNLEARNING_METHODS, budget_option, choices, merged, parse_options
+from mechunlearn.cli.options import (
+    CHECKS_HELP,
+    LORA_DEFAULT,
+    UNLEARNING_METHODS,
+    budget_option,
+    check_list,
+    choices,
+    merged,
+    parse_options,
+)
 from mechunlearn.core.progress import say
 
 
@@ -62,6 +71,7 @@ def unlearn_cmd(
     device: str | None = typer.Option(None, help="cpu | cuda | ... [default: cuda if available]"),
     dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 [default: float32]"),
     seed: int | None = typer.Option(None, help="Random seed. [default: 0]"),
+    checks: str | None = typer.Option(None, help=CHECKS_HELP),
 ) -> None:
     """Gradient unlearning on the hooked model (edits in force), full, LoRA or localized; export and report."""
     from mechunlearn.pipeline.unlearn import unlearn
@@ -92,6 +102,7 @@ def unlearn_cmd(
         "device": device,
         "dtype": dtype,
         "seed": seed,
+        "checks": check_list(checks),
     }
     config_dict = merged(base, given, budget_option(max_retain_drop, no_budget), either=("steps", "epochs"))
     unlearn(UnlearnConfig.from_dict(config_dict), print_fn=say)
@@ -139,7 +150,7 @@ def relearn_cmd(
     from mechunlearn.pipeline.relearn import RelearnConfig, relearn
 
     cfg = RelearnConfig(
-        str(run_dir),
+        run_dir=str(run_dir),
         steps=steps,
         batch_size=batch_size,
         split=split,

@@ -46,12 +46,26 @@ class JsonConfig:
         return cls.from_dict(read_config_file(path))
 
 
+@dataclass
+class CheckOptions:
+    """What every measurement of a stage runs (before, after, ...).
+
+    Args:
+        checks: evaluation checks by name (``mechunlearn.evaluation.checks``); ``None`` the fast
+            default set, ``["all"]`` every one.
+        check_options: a check's name -> its config options.
+    """
+
+    checks: list[str] | None = None
+    check_options: dict[str, dict] = field(default_factory=dict)
+
+
 DEFAULT_TOP_K = 256  # without a budget: best trade-off on the bundled model in bench/RESULTS.md
 DEFAULT_MAX_RETAIN_DROP = 0.03  # the retain budget (mechunlearn.evaluation.budget), on by default
 
 
 @dataclass
-class PruneConfig(JsonConfig):
+class PruneConfig(JsonConfig, CheckOptions):
     """Everything a ``prune`` run needs; saved as ``config.json`` beside its outputs.
 
     Args:
@@ -139,7 +153,7 @@ DEFAULT_SAE_HOOK = "blocks.2.hook_resid_pre"  # where the shipped SAE of the bun
 
 
 @dataclass
-class ClampConfig(JsonConfig):
+class ClampConfig(JsonConfig, CheckOptions):
     """Everything a ``clamp`` run needs; saved as ``config.json`` beside its outputs.
 
     Args:

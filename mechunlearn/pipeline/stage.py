@@ -28,6 +28,7 @@ from mechunlearn.edits.export import (
 )
 from mechunlearn.edits.stack import write_stack
 from mechunlearn.evaluation.report import EvalSets, add_stages, known_counts
+from mechunlearn.evaluation.scorecard import scorecard
 from mechunlearn.evaluation.scoring import greedy_complete
 from mechunlearn.models import HookedLM
 from mechunlearn.pipeline.start import load_start
@@ -59,7 +60,7 @@ class Run:
 
     def measure(self, name: str) -> dict[str, float]:
         with self.timer(f"evaluate_{name}"):
-            return self.evals.measure(self.model, ("validation", "test"))
+            return self.evals.measure(self.model, ("validation", "test"), stage=name)
 
     def prompts(self) -> list[str]:
         return greedy_complete(self.model, self.cfg.test_prompts, 20) if self.cfg.test_prompts else []
@@ -73,11 +74,13 @@ def stage_run(cfg, concept: Concept, out: Path, config: dict, timer: Timer, load
             loaded = load_start(cfg)
     model, base_ref, prior_edits, prior_stages, prior_known, in_force = loaded
     with run_folder(out, config) as tmp:
-        evals = EvalSets(concept, known=prior_known)
+        evals = EvalSets(concept, known=prior_known, checks=cfg.checks, check_options=cfg.check_options, out=tmp)
         run = Run(cfg, concept, model, base_ref, prior_edits, prior_stages, evals, timer, tmp, list(in_force))
         run.float_noise = bridge_float_noise(model, run.parity_texts) if not model.edits else None
         with timer("evaluate_before"):
-            run.before = run.evals.measure(model, ("validation", "test"), record_known=prior_known is None)
+            run.before = run.evals.measure(
+                model, ("validation", "test"), record_known=prior_known is None, stage="before"
+            )
             run.prompts_before = run.prompts()
         concept.known = run.evals.known
         yield run
@@ -139,6 +142,7 @@ def finish(
     report["stages"] = stages
     report.setdefault("before", run.before)
     report["known"] = known_counts(run.evals.known)
+    report["scorecard"] = {s["name"]: scorecard(s["metrics"], stages[0]["metrics"]) for s in stages}
     write_stack(run.tmp, run.base_ref, run.prior_edits + new_edits, plain, stages, run.evals.known, live, run.in_force)
     report["timing"] = run.timer.seconds | {"total": round(sum(run.timer.seconds.values()), 3)}
     write_json(run.tmp / "report.json", report)

@@ -8,7 +8,7 @@ from typing import Any
 
 from mechunlearn.core.config_types import check_choices
 from mechunlearn.core.errors import MechUnlearnError
-from mechunlearn.pipeline.config import JsonConfig, check_budget, check_start
+from mechunlearn.pipeline.config import CheckOptions, JsonConfig, check_budget, check_start
 from mechunlearn.training.data import DataKind
 from mechunlearn.training.loop import MixedPrecision, TrainConfig
 
@@ -46,7 +46,7 @@ def default_localize_k(model) -> int:
 
 
 @dataclass
-class UnlearnConfig(JsonConfig):
+class UnlearnConfig(JsonConfig, CheckOptions):
     """Everything an ``unlearn`` run needs; saved as ``config.json`` beside its outputs.
 
     Args:

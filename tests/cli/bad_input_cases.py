@@ -137,6 +137,19 @@ RUNNER = [
     ("sae-plain-folder", ["clamp", "--sae", F + "/notes", "--out", OUT], 2, ["notes"]),
     ("sae-is-a-model", ["clamp", "--sae", "{tiny}", "--out", OUT], 2, ["gpt2-only"]),
     ("sae-wrong-model", ["clamp", "--model", "{tiny}", "--out", OUT], 2, ["SAE"]),
+    # -- evaluate
+    ("evaluate-check-unknown", ["evaluate", "--checks", "facts,magic", "--out", OUT], 2, ["'magic'", "familiarity"]),
+    (
+        "evaluate-check-data-missing",
+        ["evaluate", "--concept", "{planted}", "--checks", "familiarity", "--out", OUT],
+        2,
+        ["familiarity", "openings.jsonl"],
+    ),
+    ("evaluate-check-option-form", ["evaluate", "-c", "max_new_tokens=3", "--out", OUT], 2, ["CHECK.KEY=VALUE"]),
+    ("evaluate-check-option-unknown", ["evaluate", "--checks", "mia", "-c", "mia.kk=0.1", "--out", OUT], 2, ["kk"]),
+    ("evaluate-run-and-model", ["evaluate", "--run", F + "/notes", "--model", "bundled", "--out", OUT], 2, ["--run"]),
+    ("evaluate-run-plain-folder", ["evaluate", "--run", F + "/notes", "--out", OUT], 2, ["notes", "edits.json"]),
+    ("out-exists-evaluate", ["evaluate", "--out", "{exists}"], 2, ["exists", "already exists"]),
     # -- unlearn / filter / relearn
     ("unlearn-method-unknown", ["unlearn", "--method", "forgetful", "--out", OUT], 2, ["'forgetful'", "npo", "rmu"]),
     (

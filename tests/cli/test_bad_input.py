@@ -362,7 +362,7 @@ def test_quiet_prints_only_the_table_and_the_output_path(runner_results, bed):
     assert r["stderr"] == ""
     out = r["stdout"].strip().splitlines()
     assert out[0].startswith("metric") and out[-1] == f"wrote {bed['root'] / 'ok-quiet'}"
-    assert all(re.match(r"\w+(\s+\S+){2}$", ln) for ln in out[1:-1]), r["stdout"]  # metric, before, after
+    assert all(re.match(r"[\w.]+(\s+\S+){2}$", ln) for ln in out[1:-1]), r["stdout"]  # metric, before, after
     log = (bed["root"] / "ok-quiet" / "run.log").read_text()
     assert all(f"stage {s} done in" in log for s in STAGES if s != "load")  # run.log is complete either way
 

@@ -197,13 +197,20 @@ def test_command_line_flags_override_a_config_file_and_replace_its_alternative()
 
 
 def test_help_lists_are_the_registries():
-    from mechunlearn.cli.options import FEATURE_RANKING_METHODS, RANKING_METHODS, UNLEARNING_METHODS
+    from mechunlearn.cli.options import (
+        EVALUATION_CHECKS,
+        FEATURE_RANKING_METHODS,
+        RANKING_METHODS,
+        UNLEARNING_METHODS,
+    )
+    from mechunlearn.evaluation.checks import CHECKS
     from mechunlearn.ranking import FEATURE_RANKERS, RANKERS
     from mechunlearn.unlearning import METHODS
 
     assert sorted(RANKING_METHODS) == RANKERS.names()
     assert sorted(FEATURE_RANKING_METHODS) == FEATURE_RANKERS.names()
     assert sorted(UNLEARNING_METHODS) == METHODS.names()
+    assert sorted(EVALUATION_CHECKS) == CHECKS.names()
 
 
 def test_one_registry_for_methods_rankings_and_edits():

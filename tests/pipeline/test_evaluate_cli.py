@@ -1,0 +1,54 @@
+"""``mechunlearn evaluate``: a model alone, or a run against its base model, with the checks asked for."""
+
+import json
+
+from tests.helpers import run_cli
+
+
+def test_evaluate_a_run_measures_its_base_and_the_run(monkeypatch, capsys, tmp_path):
+    run = tmp_path / "pruned"
+    code, _, err = run_cli(
+        monkeypatch, capsys, "prune", "--method", "probeless", "--top-k", "64", "--no-budget", "--out", run
+    )
+    assert code == 0, err
+    out = tmp_path / "eval"
+    code, stdout, err = run_cli(
+        monkeypatch, capsys, "evaluate", "--run", run, "--checks", "facts,mia", "-c", "mia.max_tokens=32", "--out", out
+    )
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    assert [s["name"] for s in report["stages"]] == ["base", "run"]
+    assert report["checks"] == ["facts", "mia"]
+    base, pruned = (s["metrics"] for s in report["stages"])
+    # the run's known subset is the one prune recorded: every known fact is right on the base model
+    assert base["corpus.forget.test.known.greedy"] == 1.0
+    assert pruned["corpus.forget.test.known.greedy"] < 1.0  # pruning 64 concept neurons forgets some
+    assert report["scorecard"]["run"]["forget.mia_auc"] == pruned["mia.min_k_pp.auc"]
+    assert (out / "checks" / "mia-run.json").is_file() and (out / "config.json").is_file()
+    table = stdout.splitlines()
+    assert table[0].split() == ["metric", "base", "run"] and table[1].startswith("scorecard.forget.mc")
+
+
+def test_stage_commands_run_the_checks_asked_for(monkeypatch, capsys, tmp_path):
+    run = tmp_path / "pruned"
+    code, stdout, err = run_cli(
+        monkeypatch,
+        capsys,
+        "prune",
+        "--method",
+        "probeless",
+        "--top-k",
+        "16",
+        "--no-budget",
+        "--checks",
+        "facts,familiarity",
+        "--out",
+        run,
+    )
+    assert code == 0, err
+    report = json.loads((run / "report.json").read_text())
+    assert "familiarity.concept" in report["before"] and "familiarity.concept" in report["after"]
+    assert "forget_ppl" not in report["after"]  # perplexity was not asked for
+    assert (run / "checks" / "familiarity-before.json").is_file()
+    assert list(report["scorecard"]) == [s["name"] for s in report["stages"]] == ["before", "pruned"]
+    assert stdout.splitlines()[0].startswith("metric") and "scorecard.forget.familiarity" in stdout
