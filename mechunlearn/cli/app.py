@@ -291,6 +291,17 @@ def evaluate_cmd(
     evaluate_job(cfg, print_fn=say, as_json=as_json)
 
 
+@app.command("compare")
+def compare_cmd(
+    runs: list[Path] = typer.Argument(..., help="Run folders (prune, clamp, unlearn or evaluate --run outputs)."),
+    out: Path | None = typer.Option(None, help="New output folder. [default: runs/compare-runs-<time>]"),
+) -> None:
+    """Runs side by side: every scorecard figure in one table and one HTML page (forget vs keep, curves)."""
+    from mechunlearn.pipeline.compare import compare
+
+    compare([str(r) for r in runs], str(out) if out else None, print_fn=say)
+
+
 @app.command("models")
 def models_cmd() -> None:
     """List the named real models mechunlearn can fetch, and whether and where each is cached."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,8 @@ from mechunlearn.evaluation.checks import CheckContext, TrainedOn, make_checks
 from mechunlearn.evaluation.checks.base import Known
 from mechunlearn.evaluation.scorecard import scorecard
 from mechunlearn.models.hooked import HookedLM
+
+log = logging.getLogger("mechunlearn.evaluation")
 
 
 @dataclass
@@ -45,21 +48,37 @@ class EvalSets:
     def names(self) -> list[str]:
         return [c.name for c in self._checks]
 
-    def _context(self, splits, record_known: bool, stage: str) -> CheckContext:
+    def _context(self, splits, record_known: bool, stage: str, known_splits=None) -> CheckContext:
         return CheckContext(
-            self.concept, tuple(splits), self.known, record_known, self.out, stage, self.trained_on, self.memory
+            self.concept,
+            tuple(splits),
+            self.known,
+            record_known,
+            self.out,
+            stage,
+            self.trained_on,
+            self.memory,
+            known_splits,
         )
 
     def measure(
-        self, model: HookedLM, splits: tuple[str, ...] = ("test",), *, record_known: bool = False, stage: str = "eval"
+        self,
+        model: HookedLM,
+        splits: tuple[str, ...] = ("test",),
+        *,
+        record_known: bool = False,
+        known_splits: tuple[str, ...] | None = None,
+        stage: str = "eval",
     ) -> dict[str, float]:
-        """Run every check on ``splits`` (all facts when recording the known subset)."""
-        ctx = self._context(splits, record_known, stage)
+        """Run every check on ``splits``. ``record_known`` records which facts the model knows, on every split
+        (what a stage's training data needs) or on ``known_splits`` only."""
+        ctx = self._context(splits, record_known, stage, known_splits)
         out: dict[str, float] = {}
         for c in self._checks:
             t = time.perf_counter()
             out |= c.run(model, ctx)
             self.seconds.setdefault(stage, {})[c.name] = round(time.perf_counter() - t, 2)
+            log.info("check %s (%s) done in %.1f s", c.name, stage, self.seconds[stage][c.name])
         if record_known:
             self.known = ctx.known
         order = {name: i for i, name in enumerate(self.concept.fact_sets)}

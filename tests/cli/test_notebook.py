@@ -17,7 +17,9 @@ from nbclient import NotebookClient
 
 from mechunlearn.core.paths import bundled_model_dir
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "explore_rankings.ipynb"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+NOTEBOOK = NOTEBOOKS / "explore_rankings.ipynb"
+COMPARE = NOTEBOOKS / "compare_methods.ipynb"
 KERNEL = "python3"
 
 
@@ -34,8 +36,9 @@ def _output_text(nb: nbformat.NotebookNode) -> str:
     return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
-def test_notebook_stored_without_outputs():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+@pytest.mark.parametrize("path", [NOTEBOOK, COMPARE], ids=lambda p: p.stem)
+def test_notebook_stored_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code, "the notebook has no code cells"
@@ -76,3 +79,19 @@ def test_notebook_runs_on_bundled_model(tmp_path, monkeypatch):
     monkeypatch.setenv("MECHUNLEARN_NOTEBOOK_STORE", str(store))
     _run(NOTEBOOK, timeout=1800)
     assert (store / bundled_model_dir().name / "harry_potter" / "probeless" / "ranking.json").is_file()
+
+
+@pytest.mark.skipif(
+    not (bundled_model_dir() / "config.json").is_file(),
+    reason="bundled model not built (python -m mechunlearn.bundled.train)",
+)
+def test_compare_notebook_runs_on_the_bundled_model(monkeypatch):
+    """Without runs given, it makes a prune and an NPO run on the bundled model, compares and opens the best."""
+    monkeypatch.delenv("MECHUNLEARN_NOTEBOOK_RUNS", raising=False)
+    nb = _run(COMPARE, timeout=900)
+    text = _output_text(nb)
+    assert "runs: ['prune-32', 'npo-10']" in text and "best run:" in text
+    assert "forget.mc" in text and "keep.mc" in text
+    plotly = "application/vnd.plotly.v1+json"
+    figures = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if plotly in o.get("data", {})]
+    assert len(figures) == 2  # the compare page's figures, and the best run's neurons

@@ -14,8 +14,9 @@ form itself is fair, on the retain facts:
 - ``crosslingual_fr`` / ``_de`` / ``_es``: the facts asked in French, German, Spanish
   (``crosslingual_{lang}.jsonl``).
 
-Templated types use the multiple-choice fact sets that are not paraphrases, on ``splits``, the
-facts the base model knew when that is recorded; hand-written types use all their items.
+Templated types use the multiple-choice facts of the fact sets that are not paraphrases, test
+split only (a report figure, never tuned on), the facts the base model knew when that is
+recorded; hand-written types use all their items.
 Data live in the concept folder's ``adversarial/`` (``domains.json`` names each fact domain).
 Metrics: ``adversarial.{type}.{side}.{mc|greedy|n}`` and ``adversarial.worst.forget.mc``: the
 highest forget MC of any type, the form the concept leaks most under.
@@ -155,7 +156,7 @@ def _forget_domains(concept) -> set[str]:
 
 
 def _base_facts(ctx, side: str) -> list[Fact]:
-    """The multiple-choice facts the templates rewrite: sets that are not paraphrases, ``ctx.splits``,
+    """The multiple-choice facts the templates rewrite: sets that are not paraphrases, the test split,
     only the ones the base model knew when that is recorded (``facts`` runs first and records it)."""
     out = []
     for name, fs in ctx.concept.fact_sets.items():
@@ -165,6 +166,6 @@ def _base_facts(ctx, side: str) -> list[Fact]:
         out += [
             f
             for i, f in enumerate(fs.side(side))
-            if f.choices and fact_split(i) in ctx.splits and (keep is None or i in keep)
+            if f.choices and fact_split(i) == "test" and (keep is None or i in keep)
         ]
     return out

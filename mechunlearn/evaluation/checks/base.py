@@ -44,10 +44,10 @@ class CheckContext:
     """What a check sees besides the model.
 
     ``known`` is the facts the base model knew (recorded by the first measurement with
-    ``record_known``, kept for every later stage); ``out`` the folder where checks write what
-    they saw (continuations, per-item scores), ``None`` to keep nothing; ``stage`` names the
-    measurement (``before``, ``after``, ...) in those files; ``memory`` holds values a check
-    keeps from one stage to the next (e.g. the first stage's AUC).
+    ``record_known``, on every split or on ``known_splits`` only, and kept for every later stage);
+    ``out`` the folder where checks write what they saw (continuations, per-item scores), ``None``
+    to keep nothing; ``stage`` names the measurement (``before``, ``after``, ...) in those files;
+    ``memory`` holds values a check keeps from one stage to the next (e.g. the first stage's AUC).
     """
 
     concept: Concept
@@ -58,6 +58,13 @@ class CheckContext:
     stage: str = "eval"
     trained_on: TrainedOn | None = None
     memory: dict[str, Any] = field(default_factory=dict)
+    known_splits: tuple[str, ...] | None = None
+
+    def scored(self, split: str) -> bool:
+        """Whether facts of ``split`` are scored: the measured splits, and those whose known facts are recorded."""
+        if split in self.splits:
+            return True
+        return self.record_known and (self.known_splits is None or split in self.known_splits)
 
     def write(self, check: str, payload: Any) -> None:
         """Keep ``payload`` as ``{out}/checks/{check}-{stage}.json`` (nothing without ``out``)."""

@@ -30,7 +30,7 @@ def score_sets(model, ctx: CheckContext, paraphrased: bool) -> dict[str, float]:
             continue
         for side in ("forget", "retain"):
             facts = fs.side(side)
-            wanted = [i for i in range(len(facts)) if ctx.record_known or fact_split(i) in ctx.splits]
+            wanted = [i for i in range(len(facts)) if ctx.scored(fact_split(i))]
             scores = dict(zip(wanted, score_facts(model, [facts[i] for i in wanted]), strict=True))
             if ctx.record_known:
                 ctx.known = ctx.known or {}

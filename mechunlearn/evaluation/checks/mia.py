@@ -18,6 +18,7 @@ model before unlearning as the reference instead of a model never trained on the
 
 from __future__ import annotations
 
+import random
 import zlib
 from dataclasses import dataclass
 
@@ -33,12 +34,17 @@ class MIAConfig:
     """Args:
     k: the share of lowest-scoring tokens Min-K% and Min-K%++ average (20%, as both papers' default).
     max_tokens: each passage's first tokens scored.
+    max_members: at most this many trained-on passages, a seeded sample (the held-back side is the
+        smaller one, ~20 passages, and bounds the AUC's precision; more members add time, not precision).
     batch_size: passages per forward pass.
+    seed: the members' sample.
     """
 
     k: float = 0.2
     max_tokens: int = 128
+    max_members: int = 64
     batch_size: int = 8
+    seed: int = 0
 
 
 def auc(members: list[float], others: list[float]) -> float:
@@ -85,6 +91,8 @@ class MIA(Check):
     def run(self, model, ctx):
         train, held = ctx.concept.forget_split()
         members = ctx.trained_on.forget_texts if ctx.trained_on and ctx.trained_on.forget_texts else train
+        if len(members) > self.cfg.max_members:
+            members = random.Random(self.cfg.seed).sample(list(members), self.cfg.max_members)
         seen, unseen = attack_scores(model, members, self.cfg), attack_scores(model, held, self.cfg)
         out = {}
         ref = ctx.memory.setdefault("mia_auc", {})

@@ -1,0 +1,165 @@
+"""Runs side by side: every scorecard figure in one table, and the figures of the compare page.
+
+A run is any folder with a ``report.json`` that holds ``stages`` (what ``prune``, ``clamp``,
+``unlearn`` and ``evaluate --run`` write): its last stage is scored against its first, so each
+row says what that run forgot and what it kept relative to the model it started from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.evaluation.scorecard import ROWS, scorecard
+
+
+@dataclass
+class RunSummary:
+    """One run as the comparison sees it."""
+
+    name: str
+    folder: str
+    command: str
+    card: dict[str, float]
+    curve: list[dict] = field(default_factory=list)
+    max_retain_drop: float | None = None
+
+
+def _describe(config: dict[str, Any]) -> str:
+    """A compact account of what a run did: its command's settings that are set."""
+    skip = {"out", "device", "dtype", "check_options", "concept"}
+    parts = [f"{k}={v}" for k, v in config.items() if v not in (None, [], {}, "") and k not in skip]
+    return ", ".join(parts)
+
+
+def read_run(folder: str | Path) -> RunSummary:
+    """The scorecard of ``folder``'s last stage against its first, its settings and its training curve."""
+    folder = Path(folder)
+    path = folder / "report.json"
+    if not path.is_file():
+        raise MechUnlearnError(
+            f"{folder} has no report.json; give folders that prune, clamp, unlearn or evaluate wrote"
+        )
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise MechUnlearnError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from e
+    stages = report.get("stages") if isinstance(report, dict) else None
+    if not stages:
+        raise MechUnlearnError(f"{path} records no stages; give folders that prune, clamp, unlearn or evaluate wrote")
+    config = {}
+    if (folder / "config.json").is_file():
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    training = report.get("training") or {}
+    return RunSummary(
+        name=folder.name,
+        folder=str(folder),
+        command=_describe(config),
+        card=scorecard(stages[-1]["metrics"], stages[0]["metrics"]),
+        curve=list(training.get("curve") or []),
+        max_retain_drop=config.get("max_retain_drop"),
+    )
+
+
+def table_rows(runs: list[RunSummary]) -> tuple[list[str], list[list[Any]]]:
+    """Header and one row per run: every scorecard figure any run has, in the scorecard's order."""
+    keys = [k for k, _ in ROWS if any(k in r.card for r in runs)]
+    return ["run", *keys], [[r.name, *(r.card.get(k) for k in keys)] for r in runs]
+
+
+def pareto(runs: list[RunSummary], forget: str = "forget.mc", keep: str = "keep.mc") -> list[RunSummary]:
+    """The runs no other run beats on both sides (less ``forget``, at least as much ``keep``), by ``keep``."""
+    pts = [r for r in runs if forget in r.card and keep in r.card]
+    front = [
+        r
+        for r in pts
+        if not any(
+            (o.card[forget] <= r.card[forget] and o.card[keep] >= r.card[keep])
+            and (o.card[forget] < r.card[forget] or o.card[keep] > r.card[keep])
+            for o in pts
+        )
+    ]
+    return sorted(front, key=lambda r: r.card[keep])
+
+
+def compare_figure(runs: list[RunSummary]):
+    """Forget vs keep (Pareto frontier, budget line), every scorecard figure per run, training curves."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    header, rows = table_rows(runs)
+    fig = make_subplots(
+        rows=3,
+        cols=1,
+        row_heights=[0.4, 0.3, 0.3],
+        vertical_spacing=0.1,
+        subplot_titles=(
+            "what each run forgot (concept MC, known facts; lower is more forgotten) against what it kept "
+            "(other facts' MC; higher is better)",
+            "every scorecard figure",
+            "training loss per step",
+        ),
+    )
+    pts = [r for r in runs if "forget.mc" in r.card and "keep.mc" in r.card]
+    fig.add_trace(
+        go.Scatter(
+            x=[r.card["keep.mc"] for r in pts],
+            y=[r.card["forget.mc"] for r in pts],
+            mode="markers+text",
+            text=[r.name for r in pts],
+            textposition="top center",
+            marker={"size": 11, "color": "#2471a3"},
+            customdata=[r.command for r in pts],
+            hovertemplate="%{text}<br>keep %{x:.3f}, forget %{y:.3f}<br>%{customdata}<extra></extra>",
+            name="runs",
+        ),
+        row=1,
+        col=1,
+    )
+    front = pareto(runs)
+    if len(front) > 1:
+        fig.add_trace(
+            go.Scatter(
+                x=[r.card["keep.mc"] for r in front],
+                y=[r.card["forget.mc"] for r in front],
+                mode="lines",
+                line={"color": "#c0392b", "dash": "dot"},
+                name="Pareto frontier",
+            ),
+            row=1,
+            col=1,
+        )
+    budgets = {r.max_retain_drop for r in runs if r.max_retain_drop is not None}
+    for b in sorted(budgets):
+        fig.add_vline(
+            x=1 - b, line_dash="dash", line_color="#1e8449", annotation_text=f"retain budget {b:g}", row=1, col=1
+        )
+    for key in header[1:]:
+        fig.add_trace(
+            go.Bar(name=key, x=[r[0] for r in rows], y=[r[header.index(key)] for r in rows], legendgroup="bars"),
+            row=2,
+            col=1,
+        )
+    for r in runs:
+        if r.curve:
+            fig.add_trace(
+                go.Scatter(
+                    x=[c["step"] for c in r.curve],
+                    y=[c.get("loss") for c in r.curve],
+                    mode="lines",
+                    name=f"{r.name} loss",
+                    customdata=[r.command] * len(r.curve),
+                    hovertemplate=f"{r.name}<br>step %{{x}}, loss %{{y:.4g}}<br>%{{customdata}}<extra></extra>",
+                ),
+                row=3,
+                col=1,
+            )
+    fig.update_xaxes(title_text="keep: other facts' MC (known)", row=1, col=1)
+    fig.update_yaxes(title_text="forget: concept MC (known)", row=1, col=1)
+    fig.update_yaxes(title_text="value", row=2, col=1)
+    fig.update_xaxes(title_text="optimiser step", row=3, col=1)
+    fig.update_layout(barmode="group", height=1300, width=1100, template="plotly_white", title="mechunlearn compare")
+    return fig

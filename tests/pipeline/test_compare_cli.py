@@ -1,0 +1,50 @@
+"""``mechunlearn compare``: every scorecard figure of several runs in one table and one page."""
+
+import csv
+import json
+
+from mechunlearn.evaluation.compare import RunSummary, pareto
+from tests.helpers import run_cli
+
+
+def test_compare_two_prune_runs(monkeypatch, capsys, tmp_path):
+    runs = []
+    for k in (8, 64):
+        out = tmp_path / f"prune-{k}"
+        code, _, err = run_cli(
+            monkeypatch, capsys, "prune", "--method", "probeless", "--top-k", k, "--no-budget", "--out", out
+        )
+        assert code == 0, err
+        runs.append(out)
+    out = tmp_path / "cmp"
+    code, stdout, err = run_cli(monkeypatch, capsys, "compare", *runs, "--out", out)
+    assert code == 0, err
+    for name in ("compare.html", "compare.md", "compare.csv", "compare.json", "config.json"):
+        assert (out / name).is_file(), name
+    table = json.loads((out / "compare.json").read_text())
+    assert table["header"][:2] == ["run", "forget.mc"] and [r[0] for r in table["rows"]] == ["prune-8", "prune-64"]
+    for run, row in zip(runs, table["rows"], strict=True):
+        card = json.loads((run / "report.json").read_text())["scorecard"]["pruned"]
+        assert dict(zip(table["header"][1:], row[1:], strict=True)) == {k: card.get(k) for k in table["header"][1:]}
+    with (out / "compare.csv").open() as f:
+        assert list(csv.reader(f))[0] == table["header"]
+    assert stdout.splitlines()[0].split() == table["header"]
+    html = (out / "compare.html").read_text()
+    assert "prune-64" in html and "forget vs keep" not in html and "what each run forgot" in html
+
+
+def test_pareto_keeps_the_runs_nothing_beats_on_both_sides():
+    def run(name, forget, keep):
+        return RunSummary(name, "", "", {"forget.mc": forget, "keep.mc": keep})
+
+    runs = [run("a", 0.5, 0.9), run("b", 0.3, 0.8), run("c", 0.6, 0.8), run("d", 0.3, 0.95)]
+    assert [r.name for r in pareto(runs)] == ["d"]  # d forgets as much as b and keeps more than any
+    runs = [run("a", 0.5, 0.99), run("b", 0.3, 0.8), run("c", 0.6, 0.8)]
+    assert [r.name for r in pareto(runs)] == ["b", "a"]
+
+
+def test_compare_refuses_a_folder_without_a_report(monkeypatch, capsys, tmp_path):
+    (tmp_path / "notes").mkdir()
+    code, _, err = run_cli(monkeypatch, capsys, "compare", tmp_path / "notes", "--out", tmp_path / "cmp")
+    assert code == 2 and "notes" in err and "report.json" in err
+    assert not (tmp_path / "cmp").exists()
