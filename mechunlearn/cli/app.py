@@ -270,6 +270,12 @@ def evaluate_cmd(
         "-c",
         help="CHECK.KEY=VALUE, a check's option (repeatable), e.g. familiarity.max_new_tokens=16.",
     ),
+    lm_eval: str | None = typer.Option(
+        None,
+        "--lm-eval",
+        help="Also run lm-eval tasks (comma-separated; 'concept': the concept's exported tasks; hub tasks such "
+        "as mmlu need the network). Needs the lm-eval extra.",
+    ),
     out: Path | None = typer.Option(None, help="New output folder. [default: runs/evaluate-<concept>-<time>]"),
     device: str | None = typer.Option(None),
     dtype: str = typer.Option("float32", help="float32 | bfloat16 | float16"),
@@ -288,7 +294,24 @@ def evaluate_cmd(
         checks=check_list(checks),
         check_options=check_options(check_option),
     )
+    if lm_eval:
+        from mechunlearn.evaluation.checks import default_checks
+
+        cfg.checks = [*(cfg.checks or default_checks()), "lm_eval"]
+        tasks = [t.strip() for t in lm_eval.split(",") if t.strip() and t.strip() != "concept"]
+        cfg.check_options.setdefault("lm_eval", {})["tasks"] = tasks or None
     evaluate_job(cfg, print_fn=say, as_json=as_json)
+
+
+@app.command("export-tasks")
+def export_tasks_cmd(
+    out: Path = typer.Argument(..., help="New folder for the task YAMLs and their data."),
+    concept: str = typer.Option("harry_potter", help="Concept name or folder."),
+) -> None:
+    """Write the concept's multiple-choice fact sets as lm-evaluation-harness tasks (lm_eval --include_path OUT)."""
+    from mechunlearn.pipeline.export_tasks import export_tasks_job
+
+    export_tasks_job(concept, out, print_fn=say)
 
 
 @app.command("compare")

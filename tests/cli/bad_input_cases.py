@@ -150,6 +150,13 @@ RUNNER = [
     ("evaluate-run-and-model", ["evaluate", "--run", F + "/notes", "--model", "bundled", "--out", OUT], 2, ["--run"]),
     ("evaluate-run-plain-folder", ["evaluate", "--run", F + "/notes", "--out", OUT], 2, ["notes", "edits.json"]),
     ("out-exists-evaluate", ["evaluate", "--out", "{exists}"], 2, ["exists", "already exists"]),
+    (
+        "evaluate-lm-eval-unknown",
+        ["evaluate", "--checks", "perplexity", "--lm-eval", "no_such_task", "--out", OUT],
+        2,
+        ["no_such_task"],
+    ),
+    ("export-tasks-exists", ["export-tasks", "{exists}"], 2, ["exists", "already exists"]),
     # -- unlearn / filter / relearn
     ("unlearn-method-unknown", ["unlearn", "--method", "forgetful", "--out", OUT], 2, ["'forgetful'", "npo", "rmu"]),
     (

@@ -80,6 +80,7 @@ class Check:
         name: registered name.
         config_cls: its config dataclass.
         default: in the fast set every stage measures (``--checks all`` adds the others).
+        in_all: run by ``--checks all`` (``lm_eval``, an optional extra, is not).
         records_known: records which facts the base model knows (``facts``, ``paraphrase``); these run
             first, so the other checks can ask about the known facts from the first stage on.
     """
@@ -88,6 +89,7 @@ class Check:
     config_cls: ClassVar[type | None] = None
     default: ClassVar[bool] = False
     records_known: ClassVar[bool] = False
+    in_all: ClassVar[bool] = True
 
     def __init__(self, config: Any) -> None:
         self.cfg = config
@@ -124,7 +126,7 @@ def make_checks(spec: str | list[str] | None, options: dict[str, dict] | None = 
     if spec is None:
         names = default_checks()
     elif spec == "all" or spec == ["all"]:
-        names = list(CHECKS)
+        names = [n for n, c in CHECKS.items() if c.in_all]
     else:
         names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
         if not names:
