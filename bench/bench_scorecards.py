@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mechunlearn.core.io import write_json
 from mechunlearn.core.versions import library_versions
+from mechunlearn.evaluation.scorecard import ROWS
 
 HERE = Path(__file__).parent / "scorecard_runs"
 COMMANDS = {
@@ -52,7 +53,8 @@ def main() -> None:
     summary_path = HERE / f"summary-{a.model}.json"
     if a.table:
         summary = json.loads(summary_path.read_text())
-        keys = sorted({k for r in summary["runs"].values() for s in r["scorecard"].values() for k in s})
+        seen = {k for r in summary["runs"].values() for s in r["scorecard"].values() for k in s}
+        keys = [k for k, _ in ROWS if k in seen]
         print("| run | stage | " + " | ".join(keys) + " |")
         print("|---|---|" + "---|" * len(keys))
         for name, r in summary["runs"].items():
