@@ -135,7 +135,12 @@ def compare_figure(runs: list[RunSummary]):
     budgets = {r.max_retain_drop for r in runs if r.max_retain_drop is not None}
     for b in sorted(budgets):
         fig.add_vline(
-            x=1 - b, line_dash="dash", line_color="#1e8449", annotation_text=f"retain budget {b:g}", row=1, col=1
+            x=1 - b,
+            line_dash="dash",
+            line_color="#1e8449",
+            annotation_text=f"1 - retain budget {b:g}",
+            row=1,
+            col=1,
         )
     for key in header[1:]:
         fig.add_trace(
@@ -157,8 +162,11 @@ def compare_figure(runs: list[RunSummary]):
                 row=3,
                 col=1,
             )
-    fig.update_xaxes(title_text="keep: other facts' MC (known)", row=1, col=1)
-    fig.update_yaxes(title_text="forget: concept MC (known)", row=1, col=1)
+    lows = [r.card["keep.mc"] for r in pts] + [1 - b for b in budgets]
+    fig.update_xaxes(
+        title_text="keep: other facts' MC (known)", range=[min(lows, default=0.9) - 0.03, 1.04], row=1, col=1
+    )
+    fig.update_yaxes(title_text="forget: concept MC (known)", range=[-0.02, 1.08], row=1, col=1)
     fig.update_yaxes(title_text="value", row=2, col=1)
     fig.update_xaxes(title_text="optimiser step", row=3, col=1)
     fig.update_layout(barmode="group", height=1300, width=1100, template="plotly_white", title="mechunlearn compare")
