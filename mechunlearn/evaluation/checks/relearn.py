@@ -7,8 +7,8 @@ knowledge that came back on the measured half: ``(known_relearned - known_now) /
 (the known subset is what the base model got right). As an attacker would, the attack is the best
 of a few learning rates, each from the same weights; afterwards the model's weights are put back,
 so a check never changes the model it measures. ``mechunlearn relearn`` runs the same attack on a
-run folder with its own report. On the base model (the stage that records the known facts) there
-is nothing to recover and no attack is run.
+run folder with its own report. A model that still knows every measured fact (the base model, the
+stage that records the known facts) has nothing to recover: no attack is run.
 
 Metrics: ``relearn.known`` (measured half, now), ``relearn.after.known`` / ``.mc`` (after the
 best attack), ``relearn.recovery``.
@@ -136,6 +136,9 @@ class Relearn(Check):
         train_facts, test_facts = fact_halves(ctx.concept, ctx.known, self.cfg.split)
         if ctx.record_known:  # the base model: it knows all of them, nothing to recover
             now = accuracy(model, test_facts)
+            return {"relearn.known": now["known"], "relearn.after.known": now["known"]}
+        now = accuracy(model, test_facts)
+        if now["known"] >= 1.0:  # nothing forgotten (e.g. `evaluate --run`'s base model): no attack
             return {"relearn.known": now["known"], "relearn.after.known": now["known"]}
         res = relearn_attack(model, train_facts, test_facts, self.cfg)
         ctx.write("relearn", res)
