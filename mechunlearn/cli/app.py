@@ -298,8 +298,7 @@ def evaluate_cmd(
         from mechunlearn.evaluation.checks import default_checks
 
         cfg.checks = [*(cfg.checks or default_checks()), "lm_eval"]
-        tasks = [t.strip() for t in lm_eval.split(",") if t.strip() and t.strip() != "concept"]
-        cfg.check_options.setdefault("lm_eval", {})["tasks"] = tasks or None
+        cfg.check_options.setdefault("lm_eval", {})["tasks"] = [t.strip() for t in lm_eval.split(",") if t.strip()]
     evaluate_job(cfg, print_fn=say, as_json=as_json)
 
 

@@ -42,3 +42,17 @@ def test_export_tasks_writes_loadable_tasks(monkeypatch, capsys, tmp_path):
     assert "mechunlearn_harry_potter_natural_forget" in TaskManager(include_path=str(out)).all_tasks
     code, _, err = run_cli(monkeypatch, capsys, "export-tasks", out)
     assert code == 2 and "already exists" in err  # never overwritten
+
+
+def test_lm_eval_option_concept_stands_for_the_exported_tasks(monkeypatch, capsys, tmp_path):
+    code, _, err = run_cli(
+        monkeypatch, capsys, "evaluate", "--checks", "perplexity", "--lm-eval", "concept", "-c", "lm_eval.limit=3",
+        "--out", tmp_path / "e",
+    )  # fmt: skip
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "e" / "report.json").read_text())["stages"][0]["metrics"]
+    assert {k for k in metrics if k.endswith(".acc")} == {
+        f"lm_eval.mechunlearn_harry_potter_{s}_{side}.acc"
+        for s in ("natural", "natural_paraphrased")
+        for side in ("forget", "retain")
+    }

@@ -20,7 +20,7 @@ from mechunlearn.evaluation.lm_eval_tasks import export_tasks, run_lm_eval
 @dataclass
 class LMEvalConfig:
     """Args:
-    tasks: lm-eval task names (``None``: the concept's exported tasks).
+    tasks: lm-eval task names; ``concept`` stands for the concept's exported tasks (``None``: those alone).
     batch_size: requests per forward pass.
     limit: at most this many items per task (``None``: all).
     """
@@ -38,6 +38,7 @@ class LMEval(Check):
         with tempfile.TemporaryDirectory() as tmp:
             folder = (ctx.out / "lm_eval_tasks") if ctx.out is not None else Path(tmp)
             exported = export_tasks(ctx.concept, folder)
-            results = run_lm_eval(model, self.cfg.tasks or exported, folder, self.cfg.batch_size, self.cfg.limit)
+            tasks = [n for t in (self.cfg.tasks or ["concept"]) for n in (exported if t == "concept" else [t])]
+            results = run_lm_eval(model, tasks, folder, self.cfg.batch_size, self.cfg.limit)
         ctx.write("lm_eval", results)
         return {f"lm_eval.{task}.{metric}": float(v) for task, res in results.items() for metric, v in res.items()}
