@@ -21,6 +21,7 @@ from mechunlearn.core.versions import library_versions
 from mechunlearn.evaluation.scorecard import ROWS
 
 HERE = Path(__file__).parent / "scorecard_runs"
+CHECK_PREFIXES = ("familiarity.", "adversarial.", "mia.", "relearn.")
 COMMANDS = {
     "recipe": ["unlearn"],  # the default recipe: NPO, localised to the attribution ranking's top neurons
     "prune": ["prune"],  # the design card's command: attribution ranking, retain budget 0.03
@@ -39,6 +40,11 @@ def run(model: str, name: str) -> dict:
         "command": " ".join(cmd),
         "folder": str(out.relative_to(HERE.parent.parent)),
         "scorecard": report["scorecard"],
+        # every check's own figures (per type, per attack, the relearning halves), first and last stage
+        "checks": {
+            st["name"]: {k: v for k, v in st["metrics"].items() if k.startswith(CHECK_PREFIXES)}
+            for st in (report["stages"][0], report["stages"][-1])
+        },
         "timing": report["timing"],
         "stages": [s["name"] for s in report["stages"]],
     }
