@@ -2,10 +2,15 @@
 
     python bench/bench_scorecards.py [--model gemma-3-270m] [--only NAME ...] [--table]
 
-Runs each command below with ``--checks all`` into ``bench/scorecard_runs/<model>-<name>/`` (as a
-user would, through the CLI), then writes ``bench/scorecard_runs/summary-<model>.json``: every
-run's command, scorecard before and after, seconds per check and the library versions. A run
-folder that already holds a report is read, not rerun. ``--table`` prints the summary as markdown.
+Each entry below runs as a user would, through the CLI, into ``bench/scorecard_runs/<model>-<name>/``.
+``recipe`` and ``prune`` ran with ``--checks all`` on the command itself (every check before and
+after, in the run's own report). The others run with the default checks, then
+``mechunlearn evaluate --run <folder> --checks all --out <folder>-checks`` measures the run against
+its base model on the validation and test splits (the before-stage then measures only those splits,
+not train's too: about half the command's cost). ``{name}`` in a command is that entry's folder
+(``unlearn --from`` a clamp run: a stack). A folder that already holds a report is read, not rerun.
+Writes ``bench/scorecard_runs/summary-<model>.json`` after every entry: its commands, scorecard,
+every check's own figures, seconds and the library versions. ``--table`` prints it as markdown.
 """
 
 from __future__ import annotations
@@ -21,31 +26,77 @@ from mechunlearn.core.versions import library_versions
 from mechunlearn.evaluation.scorecard import ROWS
 
 HERE = Path(__file__).parent / "scorecard_runs"
+ROOT = HERE.parent.parent
 CHECK_PREFIXES = ("familiarity.", "adversarial.", "mia.", "relearn.")
-COMMANDS = {
-    "recipe": ["unlearn"],  # the default recipe: NPO, localised to the attribution ranking's top neurons
-    "prune": ["prune"],  # the design card's command: attribution ranking, retain budget 0.03
-    "rmu": ["unlearn", "--method", "rmu"],
+# name -> (command after `mechunlearn`, checks on the command itself)
+COMMANDS: dict[str, tuple[list[str], bool]] = {
+    "recipe": (["unlearn"], True),  # the default recipe: NPO, localised to the attribution ranking's top neurons
+    "prune": (["prune"], True),  # the design card's command: attribution ranking, retain budget 0.03
+    "rmu": (["unlearn", "--method", "rmu"], False),
+    "simnpo": (["unlearn", "--method", "simnpo"], False),
+    "lora": (["unlearn", "--lora"], False),  # the recipe's NPO with LoRA adapters in place of the localisation
+    "clamp": (["clamp", "--sae", "saes/{model}/blocks.12.hook_resid_post"], False),
+    "clamp-recipe": (["unlearn", "--from", "{clamp}"], False),  # the stack: clamp, then the recipe on top
+    "prune-recipe": (["unlearn", "--from", "{prune}"], False),
 }
 
 
-def run(model: str, name: str) -> dict:
-    out = HERE / f"{model}-{name}"
-    cmd = ["mechunlearn", *COMMANDS[name], "--concept", "harry_potter", "--model", model, "--checks", "all"]
+def folder(model: str, name: str) -> Path:
+    return HERE / f"{model}-{name}"
+
+
+def command(model: str, name: str) -> list[str]:
+    args, checks_in_run = COMMANDS[name]
+    args = [a.format(model=model, **{n: folder(model, n).relative_to(ROOT) for n in COMMANDS}) for a in args]
+    if "--from" not in args:  # a stack takes its model and concept from the run it continues
+        args += ["--concept", "harry_potter", "--model", model]
+    return ["mechunlearn", *args, *(["--checks", "all"] if checks_in_run else [])]
+
+
+def mechunlearn(cmd: list[str]) -> None:
+    exe = str(Path(sys.executable).with_name("mechunlearn"))
+    subprocess.run([exe, *cmd[1:]], check=True, cwd=ROOT)
+
+
+def ensure(model: str, name: str) -> list[str]:
+    """Run ``name`` (and an entry its command continues from) unless its folder holds a report."""
+    for dep in COMMANDS:
+        if "{" + dep + "}" in " ".join(COMMANDS[name][0]):
+            ensure(model, dep)
+    out, cmd = folder(model, name), command(model, name)
     if not (out / "report.json").is_file():
-        exe = str(Path(sys.executable).with_name("mechunlearn"))
-        subprocess.run([exe, *cmd[1:], "--out", str(out)], check=True)
+        mechunlearn([*cmd, "--out", str(out.relative_to(ROOT))])
+    return cmd
+
+
+def run(model: str, name: str) -> dict:
+    cmd = ensure(model, name)
+    out = folder(model, name)
     report = json.loads((out / "report.json").read_text())
+    commands = [" ".join(cmd)]
+    evaluated = report
+    if not COMMANDS[name][1]:
+        checks = out.with_name(out.name + "-checks")
+        ev = ["mechunlearn", "evaluate", "--run", str(out.relative_to(ROOT)), "--checks", "all"]
+        if not (checks / "report.json").is_file():
+            mechunlearn([*ev, "--out", str(checks.relative_to(ROOT))])
+        commands.append(" ".join(ev))
+        evaluated = json.loads((checks / "report.json").read_text())
+    first, last = evaluated["stages"][0], evaluated["stages"][-1]
     return {
-        "command": " ".join(cmd),
-        "folder": str(out.relative_to(HERE.parent.parent)),
-        "scorecard": report["scorecard"],
+        "command": " && ".join(commands),
+        "folder": str(out.relative_to(ROOT)),
+        "scorecard": evaluated["scorecard"],
         # every check's own figures (per type, per attack, the relearning halves), first and last stage
         "checks": {
-            st["name"]: {k: v for k, v in st["metrics"].items() if k.startswith(CHECK_PREFIXES)}
-            for st in (report["stages"][0], report["stages"][-1])
+            st["name"]: {k: v for k, v in st["metrics"].items() if k.startswith(CHECK_PREFIXES)} for st in (first, last)
         },
         "timing": report["timing"],
+        **(
+            {"evaluate_seconds": evaluated["seconds"], "check_seconds": evaluated["check_seconds"]}
+            if evaluated is not report
+            else {}
+        ),
         "stages": [s["name"] for s in report["stages"]],
     }
 

@@ -162,6 +162,47 @@ def clamp_cmd(
     clamp(ClampConfig.from_dict(config_dict), print_fn=say)
 
 
+@app.command("guardrail")
+def guardrail_cmd(
+    concept: str | None = typer.Option(None, help="Concept name or folder. [default: harry_potter]"),
+    model: str | None = typer.Option(
+        None, help="Checkpoint folder, real model name or hub id. [default: the bundled model]"
+    ),
+    text: str | None = typer.Option(None, help="The guardrail prompt. [default: the concept's guardrail.txt]"),
+    bake: bool | None = typer.Option(
+        None, "--bake/--no-bake", help="Distil the guardrailed model into a plain HF checkpoint (model/)."
+    ),
+    distill_option: list[str] = typer.Option(
+        [], "--distill-option", help="KEY=VALUE of the distillation (epochs, lr, batch_size, ...); repeatable."
+    ),
+    from_dir: Path | None = typer.Option(None, "--from", help="Continue from an earlier output folder (edits stack)."),
+    out: Path | None = typer.Option(None, help="New output folder. [default: runs/guardrail-<concept>-<time>]"),
+    config: Path | None = typer.Option(None, help="JSON config (a guardrail run's config.json)."),
+    device: str | None = typer.Option(None, help="cpu | cuda | ... [default: cuda if available]"),
+    dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 [default: float32]"),
+    seed: int | None = typer.Option(None, help="Random seed. [default: 0]"),
+    checks: str | None = typer.Option(None, help=CHECKS_HELP),
+) -> None:
+    """Put the concept's guardrail prompt before every input (the baseline to beat); --bake distils it into weights."""
+    from mechunlearn.pipeline.guardrail import GuardrailConfig, guardrail
+
+    base = GuardrailConfig.from_file(config).to_dict() if config else {}
+    given = {
+        "concept": concept,
+        "model": model,
+        "text": text,
+        "bake": bake,
+        "distill_options": parse_options(distill_option) or None,
+        "from_dir": str(from_dir) if from_dir else None,
+        "out": str(out) if out else None,
+        "device": device,
+        "dtype": dtype,
+        "seed": seed,
+        "checks": check_list(checks),
+    }
+    guardrail(GuardrailConfig.from_dict({**base, **{k: v for k, v in given.items() if v is not None}}), print_fn=say)
+
+
 app.command("unlearn")(unlearn_cmd)
 app.command("filter")(filter_cmd)
 app.command("relearn")(relearn_cmd)

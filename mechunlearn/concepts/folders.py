@@ -6,6 +6,7 @@ A concept folder holds
   forget.txt / retain.txt      forget and retain corpora, one passage per line
   facts_forget[_SET].jsonl     {"prompt", "answer"[, "choices"]} facts about the concept
   facts_retain[_SET].jsonl     facts that must survive (other fiction included)
+  guardrail.txt                the ``guardrail`` edit's prompt (optional)
 A concept can hold several fact sets: ``facts_forget.jsonl`` / ``facts_retain.jsonl`` are the
 set ``corpus`` (phrased as in the bundled model's corpus), ``facts_forget_natural.jsonl`` the
 set ``natural``, ``facts_forget_natural_paraphrased.jsonl`` the set ``natural_paraphrased``.
@@ -142,6 +143,20 @@ class Concept:
     @cached_property
     def retain_corpus(self) -> list[str]:
         return self._lines("retain.txt", "retain corpus")
+
+    @cached_property
+    def guardrail_text(self) -> str:
+        """``guardrail.txt``: the prompt of the ``guardrail`` edit (the whole file, stripped)."""
+        path = self.path / "guardrail.txt"
+        if not path.is_file():
+            raise MechUnlearnError(
+                f"concept '{self.name}' has no guardrail.txt in {self.path}; write the guardrail prompt there "
+                "(a sentence or two telling the model not to know the concept) or pass --text"
+            )
+        text = path.read_text(encoding="utf-8").strip()
+        if not text:
+            raise MechUnlearnError(f"{path} is empty; write the guardrail prompt there or pass --text")
+        return text
 
     def _facts(self, fname: str) -> list[Fact]:
         """The facts of one file, read once (every fact set and property shares the reading)."""

@@ -2,7 +2,11 @@
 
 An edit has ``hooks(model)`` returning ``[(hook_name, fn)]``, ``bake(model)`` writing the
 same intervention into ``model.hf_model``'s weights, and ``to_dict``/``from_dict``. Edit types
-register by name so a saved edit can be re-applied from its JSON.
+register by name so a saved edit can be re-applied from its JSON. ``exact`` says whether
+``bake`` can write it into the weights exactly (pruned neurons); an edit that cannot (an SAE
+clamp, a guardrail prompt) stays *live*: re-applied on load over an exported checkpoint, or
+distilled into the weights by a ``--bake`` training stage. An edit with ``prefix_ids(model)``
+puts tokens before every text the model reads (:meth:`HookedLM.special_prefix`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from mechunlearn.models.hooked import FwdHook, HookedLM
 
 class Edit(Protocol):
     kind: str
+    exact: bool
 
     def hooks(self, model: HookedLM) -> list[FwdHook]: ...
 
@@ -34,6 +39,11 @@ def register_edit(kind: str):
         return EDITS.register(kind)(cls)
 
     return deco
+
+
+def is_live(edit: Edit) -> bool:
+    """An edit with no exact weight form, kept in force as it is (re-applied on load)."""
+    return not getattr(edit, "exact", True)
 
 
 def edit_from_dict(d: dict[str, Any]) -> Edit:

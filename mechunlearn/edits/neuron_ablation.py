@@ -37,6 +37,7 @@ class NeuronAblation:
     mode: AblationMode = "zero"
     values: list[float] = field(default_factory=list)
     kind = "neuron_ablation"
+    exact = True
 
     def __post_init__(self) -> None:
         check_choices(self, "neuron_ablation option")

@@ -60,6 +60,7 @@ class SAEClamp:
     threshold: float = 0.0
     hook: str | None = None  # filled from the SAE when first applied
     kind = "sae_clamp"
+    exact = False
 
     def __post_init__(self) -> None:
         check_choices(self, "sae_clamp option")

@@ -198,13 +198,19 @@ class HookedLM:
 
     # ---- running -----------------------------------------------------------------------
     def special_prefix(self) -> list[int]:
-        """The special tokens (e.g. BOS) the tokenizer puts before a text by default; may be empty.
+        """The tokens before every text: the special tokens (e.g. BOS) the tokenizer puts first by
+        default (may be none), then the prompt of any edit in force that has one (a guardrail).
 
         mechunlearn tokenizes exactly as ``tokenizer(text)`` does under plain HF defaults, so a
         model is measured here as its users run it (no hand-added BOS). Special tokens appended
         at the end by default (an EOS) are dropped: a prompt must stay open for its answer.
+        Measurements skip these tokens (:meth:`content_mask`): they carry no text.
         """
-        return special_prefix(self.tokenizer)
+        ids = special_prefix(self.tokenizer)
+        for e in self.edits:
+            if hasattr(e, "prefix_ids"):
+                ids = ids + e.prefix_ids(self)
+        return ids
 
     def encode(self, text: str, *, prepend_bos: bool = True) -> list[int]:
         """Token ids of ``text`` as the tokenizer's defaults give them (its BOS, if it adds one).
@@ -235,7 +241,7 @@ class HookedLM:
 
     def content_mask(self, mask: torch.Tensor) -> torch.Tensor:
         """Of a right-padded batch's ``attention_mask``, the text tokens: real, and not the special prefix
-        (BOS) the tokenizer puts first, which carries no text (and on Llama- and Gemma-style models a
+        (BOS, and a guardrail's prompt) put first, which carries no text (and on Llama- and Gemma-style models a
         residual stream tens of times larger than any other token's)."""
         content = mask.clone()
         content[:, : len(self.special_prefix())] = 0

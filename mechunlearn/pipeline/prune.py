@@ -19,7 +19,7 @@ from mechunlearn.activations.caching import neuron_stats
 from mechunlearn.concepts.folders import Concept, load_concept
 from mechunlearn.core.io import ensure_new_dir
 from mechunlearn.core.runs import Timer, default_out
-from mechunlearn.edits import NeuronAblation
+from mechunlearn.edits import NeuronAblation, is_live
 from mechunlearn.edits.neuron_ablation import mean_values
 from mechunlearn.evaluation.budget import choose_size
 from mechunlearn.evaluation.plots import ranking_figure, top_table, write_html
@@ -180,13 +180,13 @@ def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
             {"prompt": p, "before": b, "after": a}
             for p, b, a in zip(cfg.test_prompts, run.prompts_before, prompts_after, strict=True)
         ]
-        bakeable = all(e.kind != "sae_clamp" for e in model.edits)
+        bakeable = not any(is_live(e) for e in model.edits)
         if bakeable:
             card = model_card(cfg, model, edit, report)
             report["edit"] |= export_model(run, card, edit.to_dict())
             run.in_force += [edit.to_dict()] if neurons else []
         else:
-            log.info("the stack holds an SAE clamp, which has no exact weights: no model/ export")
+            log.info("the stack holds a live edit (SAE clamp, guardrail), which has no exact weights: no model/ export")
             report["edit"]["export_parity_max_abs_diff"] = None
             report["edit"]["bridge_vs_hf_float_noise"] = run.float_noise
         with timer("plots"):

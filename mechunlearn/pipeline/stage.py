@@ -19,6 +19,7 @@ from typing import Any
 from mechunlearn.concepts.folders import Concept
 from mechunlearn.core.io import write_json
 from mechunlearn.core.runs import Timer, run_folder
+from mechunlearn.edits.base import is_live
 from mechunlearn.edits.export import (
     bake_edits,
     bridge_float_noise,
@@ -94,7 +95,7 @@ def export_model(run: Run, card: str, note: dict[str, Any]) -> dict[str, Any]:
     how far the edits move logits, the unedited bridge-vs-HF floor, and the live edits.
     """
     model, tmp = run.model, run.tmp
-    live = [e for e in model.edits if e.kind == "sae_clamp"]
+    live = [e for e in model.edits if is_live(e)]
     rec: dict[str, Any] = {"bridge_vs_hf_float_noise": run.float_noise, "live_edits": [e.to_dict() for e in live]}
     with run.timer("export"):
         (tmp / "model").mkdir()
@@ -116,7 +117,7 @@ def _export_with_live(model: HookedLM, out: Path, texts: list[str], card: str, l
     ids, mask = model.pad([model.encode(t)[: model.n_ctx] for t in texts])
     with torch.no_grad():
         before = model.logits(ids, mask).float()
-        model.edits = [e for e in model.edits if e.kind != "sae_clamp"]
+        model.edits = [e for e in model.edits if not is_live(e)]
         bake_edits(model)
         model.edits = live
         save_plain_checkpoint(model, out)

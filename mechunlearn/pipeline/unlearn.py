@@ -138,12 +138,12 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
             f"--localize {cfg.localize} is larger than the model's {model.n_layers * model.d_mlp} MLP neurons"
         )
     with stage_run(cfg, concept, out, cfg.to_dict() | {"out": str(out)}, timer, loaded) as run:
-        from mechunlearn.edits import edit_from_dict
+        from mechunlearn.edits import edit_from_dict, is_live
 
         # neurons pruned by earlier stages are baked into the start weights; keep them in force as
         # hooks too, so training cannot bring them back (re-baking them at export is exact)
         model.edits = [edit_from_dict(e) for e in run.in_force] + model.edits
-        run.in_force += [e.to_dict() for e in model.edits[len(run.in_force) :] if e.kind != "sae_clamp"]
+        run.in_force += [e.to_dict() for e in model.edits[len(run.in_force) :] if not is_live(e)]
         data = UnlearnData(
             model,
             forget_items or default_items(concept, "forget", cfg.forget_kind),

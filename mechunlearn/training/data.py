@@ -104,6 +104,21 @@ class UnlearnData:
         self._bucket_rng = {side: random.Random(seed) for side in ("forget", "retain")}
         self._bucket_order: dict[str, list[list[int]]] = {"forget": [], "retain": []}
 
+    def drop_prefix_tokens(self, side: str, keep: int, cut: int) -> None:
+        """Remove tokens ``keep .. keep + cut`` (a prompt put after the special prefix: a guardrail's) from
+        every example of ``side``: the texts as the model reads them once that prompt is gone."""
+
+        def strip(x: Example) -> Example:
+            def shift(i: int) -> int:
+                return i - cut if i >= keep + cut else min(i, keep) if i > keep else i
+
+            return Example(x.ids[:keep] + x.ids[keep + cut :], max(1, shift(x.target_from)), shift(x.prompt_len))
+
+        if side == "forget":
+            self.forget = [strip(x) for x in self.forget]
+        else:
+            self.retain = [strip(x) for x in self.retain]
+
     def pool(self, side: str) -> list[Example]:
         return self.forget if side == "forget" else self.retain
 

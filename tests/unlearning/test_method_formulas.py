@@ -74,7 +74,7 @@ class FakeContext:
     def __init__(self, data: dict) -> None:
         self.d = data
         self.model = SimpleNamespace(
-            n_layers=N_LAYERS, d_model=D, device=torch.device("cpu"), resid_hook=_hook, edits=[]
+            n_layers=N_LAYERS, d_model=D, device=torch.device("cpu"), resid_hook=_hook, edits=[], special_prefix=list
         )
 
     def reference_logits(self, batch: Batch) -> torch.Tensor:

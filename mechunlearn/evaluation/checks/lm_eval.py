@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.evaluation.checks.base import Check, register_check
 from mechunlearn.evaluation.lm_eval_tasks import export_tasks, run_lm_eval
 
@@ -35,6 +36,13 @@ class LMEval(Check):
     in_all = False
 
     def run(self, model, ctx):
+        prompted = [e.kind for e in model.edits if hasattr(e, "prefix_ids")]
+        if prompted:  # HFLM tokenizes for itself: a prompt edit would silently not be in force
+            raise MechUnlearnError(
+                f"check 'lm_eval' cannot measure a model with a {prompted[0]} edit in force: lm-eval tokenizes its "
+                "own prompts, so the guardrail would not be read; evaluate the baked checkpoint "
+                "(`mechunlearn guardrail --bake`) instead"
+            )
         with tempfile.TemporaryDirectory() as tmp:
             folder = (ctx.out / "lm_eval_tasks") if ctx.out is not None else Path(tmp)
             exported = export_tasks(ctx.concept, folder)

@@ -7,7 +7,10 @@ as it is when training starts, with all its edits in force; its log-probabilitie
 computed once in ``setup``, as NPO computes its reference. Then the edits of the kinds in
 ``drop_edits`` are taken out, so the student, the same weights without them, learns to do
 what the edits did. ``clamp --bake`` uses it to turn an SAE clamp, which has no exact weight
-form, into plain weights (as UNDO distils an unlearned teacher into a student).
+form, into plain weights (as UNDO distils an unlearned teacher into a student); ``guardrail
+--bake`` to turn a prompt into weights (context distillation): the teacher reads each text after
+the guardrail's prompt, the student the text alone, and position by position the student matches
+the teacher's distribution over the text's next tokens.
 """
 
 from dataclasses import dataclass
@@ -37,7 +40,15 @@ class Distill(Method):
 
     def setup(self, ctx):
         self.teacher = ctx.retain_logprobs()  # one [len, vocab] per retain example, edits in force
+        head = len(ctx.model.special_prefix())
         ctx.model.edits = [e for e in ctx.model.edits if e.kind not in self.cfg.drop_edits]
+        keep = len(ctx.model.special_prefix())
+        if head > keep:  # a dropped prompt (guardrail): the student reads the texts without it
+            cut = head - keep
+            ctx.data.drop_prefix_tokens("retain", keep, cut)
+            # the teacher's prediction of the text's first token sits at its prompt's last position
+            k = max(keep - 1, 0)
+            self.teacher = [torch.cat([t[:k], t[k + cut :]]) for t in self.teacher]
 
     def loss(self, step):
         out = step.retain
