@@ -203,6 +203,33 @@ def guardrail_cmd(
     guardrail(GuardrailConfig.from_dict({**base, **{k: v for k, v in given.items() if v is not None}}), print_fn=say)
 
 
+@app.command("synth")
+def synth_cmd(
+    concept: str = typer.Option("harry_potter", help="Concept name or folder (needs entities.txt)."),
+    model: str | None = typer.Option(
+        None, help="Checkpoint folder, real model name or hub id. [default: the bundled model]"
+    ),
+    passages: int | None = typer.Option(None, help="Concept passages to keep. [default: 2000]"),
+    keep_passages: int | None = typer.Option(None, "--keep-passages", help="Keep-side passages. [default: 500]"),
+    questions: int | None = typer.Option(None, help="Questions to keep (0: none, and no answers). [default: 300]"),
+    probe: bool | None = typer.Option(
+        None, "--probe/--no-probe", help="Also judge keyword-free passages with the concept probe."
+    ),
+    seed: int | None = typer.Option(None, help="Openings' order and sampling. [default: 0]"),
+    option: list[str] = typer.Option([], "--option", "-o", help="KEY=VALUE of the synth settings; repeatable."),
+    out: Path | None = typer.Option(None, help="Folder to write. [default: data/synth/<model>/<concept>/]"),
+    device: str | None = typer.Option(None),
+    dtype: str = typer.Option("float32", help="float32 | bfloat16 | float16"),
+) -> None:
+    """The model writes its own corpus of the concept: passages, questions, guardrailed answers, keep side."""
+    from mechunlearn.pipeline.synth import SynthJobConfig, synth_job
+
+    given = {"passages": passages, "keep_passages": keep_passages, "questions": questions, "probe": probe, "seed": seed}
+    options = parse_options(option) | {k: v for k, v in given.items() if v is not None}
+    cfg = SynthJobConfig(concept, model, options, str(out) if out else None, device, dtype)
+    synth_job(cfg, print_fn=say)
+
+
 app.command("unlearn")(unlearn_cmd)
 app.command("filter")(filter_cmd)
 app.command("relearn")(relearn_cmd)

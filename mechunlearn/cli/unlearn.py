@@ -61,8 +61,14 @@ def unlearn_cmd(
         help="Retain budget checked during training; the last state within it is kept. [default: 0.10]",
     ),
     no_budget: bool = typer.Option(False, "--no-budget", help="Train all steps without budget checks."),
-    forget_data: list[Path] = typer.Option([], "--forget-data", help="txt/jsonl replacing the forget data."),
-    retain_data: list[Path] = typer.Option([], "--retain-data", help="txt/jsonl replacing the retain data."),
+    forget_data: list[Path] = typer.Option(
+        [],
+        "--forget-data",
+        help="txt/jsonl replacing the forget data; 'synth': the model's own corpus (mechunlearn synth).",
+    ),
+    retain_data: list[Path] = typer.Option(
+        [], "--retain-data", help="txt/jsonl replacing the retain data; 'synth': the model's own keep-side text."
+    ),
     forget_kind: str | None = typer.Option(
         None, "--forget-kind", help="Default forget data: all | facts | passages. [default: facts]"
     ),

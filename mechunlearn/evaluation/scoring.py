@@ -288,33 +288,17 @@ def fact_accuracy(model: HookedLM, facts: Sequence[Fact], batch_size: int = 32) 
     return sum(r.greedy for r in res) / len(res) if res else float("nan")
 
 
-@torch.no_grad()
 def greedy_complete(model: HookedLM, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 16) -> list[str]:
-    """Greedy continuations of ``prompts`` (decoded new tokens), KV-cached, edits in force.
-
-    Runs HF ``generate`` on the wrapped module: the bridge's components sit inside it, so
-    the edits' hooks fire on every generated token. The first continuation of every call is
+    """Greedy continuations of ``prompts`` (decoded new tokens), KV-cached, edits in force
+    (:func:`mechunlearn.models.generate.generate_ids`). The first continuation of every call is
     checked against one teacher-forced pass (:func:`_check_generation`).
     """
-    out: list[str] = []
-    tok = model.tokenizer
-    for i in range(0, len(prompts), batch_size):
-        chunk = prompts[i : i + batch_size]
-        seqs = [model.encode(p)[-(model.n_ctx - max_new_tokens) :] for p in chunk]
-        ids, mask = model.pad(seqs, side="left")
-        with model.hooked():
-            gen = model.hf_model.generate(
-                input_ids=ids,
-                attention_mask=mask,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tok.pad_token_id,
-                use_cache=True,
-            )
-        if i == 0:
-            _check_generation(model, seqs[0], gen[0, ids.shape[1] :].tolist())
-        out += [tok.decode(g[ids.shape[1] :], skip_special_tokens=True) for g in gen]
-    return out
+    from mechunlearn.models.generate import generate_ids
+
+    out = generate_ids(model, prompts, max_new_tokens, batch_size=batch_size)
+    if out:
+        _check_generation(model, *out[0])
+    return [model.tokenizer.decode(new, skip_special_tokens=True) for _, new in out]
 
 
 def _check_generation(model: HookedLM, prompt: list[int], new: list[int]) -> None:

@@ -111,8 +111,9 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
     ensure_new_dir(out)
     concept = load_concept(cfg.concept)
     _ = (concept.fact_sets, concept.forget_corpus, concept.retain_corpus)  # malformed files fail now
-    forget_items = [x for f in cfg.forget_data for x in read_data_file(f)]
-    retain_items = [x for f in cfg.retain_data for x in read_data_file(f)]
+    # 'synth' stands for the model's own corpus (mechunlearn synth), found once the model is loaded
+    forget_items = [x for f in cfg.forget_data if f != "synth" for x in read_data_file(f)]
+    retain_items = [x for f in cfg.retain_data if f != "synth" for x in read_data_file(f)]
     ranking_given = Ranking.load(cfg.localize_from) if cfg.localize_from else None
     lora_spec = LoraSpec.parse(cfg.lora) if cfg.lora is not None else None
     timer = Timer()
@@ -122,6 +123,11 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
     with timer("load"):
         loaded = load_start(cfg)
     model = loaded[0]
+    if "synth" in cfg.forget_data or "synth" in cfg.retain_data:
+        from mechunlearn.pipeline.synth import synth_data
+
+        forget_items += read_data_file(synth_data(model, concept, "forget")) if "synth" in cfg.forget_data else []
+        retain_items += read_data_file(synth_data(model, concept, "retain")) if "synth" in cfg.retain_data else []
     cfg = cfg.resolved(model)  # the default recipe, made explicit for config.json
     from mechunlearn.models import arch_spec
 

@@ -75,7 +75,8 @@ class UnlearnConfig(JsonConfig, CheckOptions):
             0.03: the budget's ``facts_lost`` counts lost *confidence* in the right choice, and on
             gemma-3-270m every configuration that forgot held-out facts cost the known retain facts
             4-10% of it within 8-24 steps while keeping all their multiple-choice answers.
-        forget_data / retain_data: txt or jsonl files replacing a side's default data.
+        forget_data / retain_data: txt or jsonl files replacing a side's default data; ``synth`` the
+            model's own corpus (``mechunlearn synth``: its concept passages / its keep-side text).
         forget_kind: the default forget data (``None``: the method's own, ``facts`` for all but RMU's
             ``all``): ``facts`` (the known train-split forget facts, trained
             on their answer tokens), ``passages`` (the forget corpus) or ``all``.

@@ -1,0 +1,108 @@
+"""`mechunlearn synth` on the bundled model: deterministic by seed, the classifier's filter applied, the
+cache reused, its files read by unlearn, bad input refused."""
+
+import json
+import shutil
+
+import pytest
+
+from mechunlearn.concepts.folders import load_concept
+from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.models import load_model
+from mechunlearn.synth.corpus import SynthConfig, synth_corpus
+from tests.helpers import run_cli
+
+SMALL = [
+    "--passages",
+    "12",
+    "--keep-passages",
+    "4",
+    "--questions",
+    "4",
+    "-o",
+    "max_new_tokens=12",
+    "-o",
+    "batch_size=8",
+]
+
+
+@pytest.fixture
+def synth_concept(tmp_path):
+    from mechunlearn.core.paths import concepts_dir
+
+    d = tmp_path / "concept"
+    shutil.copytree(concepts_dir() / "harry_potter", d)
+    return d
+
+
+def test_same_seed_same_corpus_and_the_filter_applied(monkeypatch, capsys, synth_concept, tmp_path):
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        code, stdout, err = run_cli(monkeypatch, capsys, "synth", "--concept", synth_concept,
+                                    *SMALL, "--out", out)  # fmt: skip
+        assert code == 0, err
+        outs.append(out)
+    for f in ("passages.jsonl", "keep.jsonl", "questions.jsonl", "answers.jsonl", "rejected.jsonl"):
+        assert (outs[0] / f).read_text() == (outs[1] / f).read_text(), f
+    concept = load_concept(synth_concept)
+    passages = [json.loads(x) for x in (outs[0] / "passages.jsonl").read_text().splitlines()]
+    rejected = [json.loads(x) for x in (outs[0] / "rejected.jsonl").read_text().splitlines()]
+    assert passages and all(concept.mentions(p["text"]) for p in passages)
+    by_classifier = [r for r in rejected if r["kind"] == "passage" and r["reason"] == "classifier"]
+    assert by_classifier and not any(concept.mentions(r["text"]) for r in by_classifier)
+    keep = [json.loads(x) for x in (outs[0] / "keep.jsonl").read_text().splitlines()]
+    assert not any(concept.mentions(k["text"]) for k in keep)
+    made = json.loads((outs[0] / "synth.json").read_text())
+    assert made["counts"]["passages"] == len(passages) <= 12 and made["settings"]["synth"]["seed"] == 0
+    assert {"torch", "transformers"} <= set(made["versions"])
+    # the cache: the same model, concept and settings are reused, other settings refused
+    code, stdout, err = run_cli(monkeypatch, capsys, "synth", "--concept", synth_concept,
+                                *SMALL, "--out", outs[0])  # fmt: skip
+    assert code == 0 and "reusing" in stdout, err
+    code, _, err = run_cli(monkeypatch, capsys, "synth", "--concept", synth_concept,
+                           *SMALL, "--seed", "1", "--out", outs[0])  # fmt: skip
+    assert code == 2 and "made with other settings (differing: ['synth'])" in err, err
+    # another seed, another corpus
+    again = SynthConfig(passages=12, keep_passages=0, questions=0, max_new_tokens=12, batch_size=8, seed=1)
+    other = synth_corpus(load_model(None, device="cpu"), concept, again)
+    assert [p["text"] for p in other["passages"]] != [p["text"] for p in passages]
+
+
+def test_unlearn_reads_the_synthetic_corpus(monkeypatch, capsys, synth_concept, tmp_path, store):
+    import mechunlearn.synth.corpus as corpus
+
+    monkeypatch.setattr(corpus, "home", lambda: tmp_path / "home")
+    code, _, err = run_cli(monkeypatch, capsys, "synth", "--concept", synth_concept, *SMALL)
+    assert code == 0, err
+    model = load_model(None, device="cpu")
+    folder = corpus.synth_folder(model, load_concept(synth_concept))
+    assert (folder / "passages.jsonl").is_file()
+    out = tmp_path / "run"
+    args = ["unlearn", "--concept", synth_concept, "--method", "ga", "--steps", "2"]
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--forget-data", "synth", "--retain-data", "synth",
+                           "--no-budget", "--out", out)  # fmt: skip
+    assert code == 0, err
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["forget_data"] == ["synth"] and cfg["retain_data"] == ["synth"]
+
+
+def test_bad_synth_input(monkeypatch, capsys, planted_concept_dir, synth_concept, tmp_path):
+    (synth_concept / "keywords.txt").write_text("Zyxwv\n")  # nothing the model writes names it
+    cases = [
+        ([planted_concept_dir], "has no entities.txt"),
+        ([synth_concept], "an empty synthetic corpus"),
+        ([synth_concept, "-o", "top_p=2"], "0 < top_p <= 1"),
+    ]
+    for (concept, *extra), msg in cases:
+        out = tmp_path / "never"
+        code, _, err = run_cli(monkeypatch, capsys, "synth", "--concept", concept,
+                               *SMALL, *extra, "--out", out)  # fmt: skip
+        assert code == 2 and msg in err, err
+        assert not out.exists()
+    out = tmp_path / "run"
+    code, _, err = run_cli(monkeypatch, capsys, "unlearn", "--concept", synth_concept, "--forget-data", "synth",
+                           "--out", out)  # fmt: skip
+    assert code == 2 and "no synthetic corpus of model" in err and "mechunlearn synth --concept" in err, err
+    with pytest.raises(MechUnlearnError, match="non-negative whole number"):
+        SynthConfig(passages=-1)
