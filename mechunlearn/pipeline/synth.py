@@ -115,8 +115,10 @@ def _counts(c: dict) -> str:
 
 
 def synth_data(model, concept, side: str) -> Path:
-    """The file ``--forget-data synth`` (passages) / ``--retain-data synth`` (keep side) stands for."""
-    path = synth_folder(model, concept) / ("passages.jsonl" if side == "forget" else "keep.jsonl")
+    """The file ``--forget-data synth`` (passages) / ``--retain-data synth`` (keep side) stands for, or
+    (``answers``) the guardrailed answers ``relabel`` trains on."""
+    name = {"forget": "passages.jsonl", "retain": "keep.jsonl", "answers": "answers.jsonl"}[side]
+    path = synth_folder(model, concept) / name
     if not path.is_file():
         raise MechUnlearnError(
             f"no synthetic corpus of model '{model.name}' and concept '{concept.name}' at {path.parent}; "

@@ -23,12 +23,13 @@ from mechunlearn.evaluation.budget import RetainBudget
 from mechunlearn.evaluation.plots import training_figure, write_html
 from mechunlearn.evaluation.report import markdown_table, stage_table
 from mechunlearn.pipeline.stage import export_model, finish, stage_run
-from mechunlearn.pipeline.unlearn_config import UnlearnConfig, default_localize_k
+from mechunlearn.pipeline.unlearn_config import RECIPE, UnlearnConfig, default_localize_k
 from mechunlearn.ranking.base import Ranking
 from mechunlearn.training.data import UnlearnData, default_items, read_data_file
 from mechunlearn.training.localize import Localization, intersect, localization
 from mechunlearn.training.loop import TrainConfig, train
 from mechunlearn.training.lora import LoraSpec, add_lora, lora_parameters, lora_targets, merge_lora
+from mechunlearn.unlearning import get_method
 
 log = logging.getLogger("mechunlearn.unlearn")
 
@@ -123,11 +124,14 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
     with timer("load"):
         loaded = load_start(cfg)
     model = loaded[0]
-    if "synth" in cfg.forget_data or "synth" in cfg.retain_data:
-        from mechunlearn.pipeline.synth import synth_data
+    from mechunlearn.pipeline.synth import synth_data
 
-        forget_items += read_data_file(synth_data(model, concept, "forget")) if "synth" in cfg.forget_data else []
-        retain_items += read_data_file(synth_data(model, concept, "retain")) if "synth" in cfg.retain_data else []
+    if "synth" in cfg.forget_data:
+        forget_items += read_data_file(synth_data(model, concept, "forget"))
+    elif not forget_items and get_method(cfg.method or RECIPE.method).forget_source == "synth_answers":
+        forget_items = read_data_file(synth_data(model, concept, "answers"))
+    if "synth" in cfg.retain_data:
+        retain_items += read_data_file(synth_data(model, concept, "retain"))
     cfg = cfg.resolved(model)  # the default recipe, made explicit for config.json
     from mechunlearn.models import arch_spec
 

@@ -89,6 +89,8 @@ class Method:
             ``sft`` no forget rows: those are not even computed).
         forget_kind: the default forget data it was designed for: ``facts`` (prompt + answer, loss on
             the answer) or ``all`` (passages too; RMU steers activations on any concept text).
+        forget_source: where that default comes from: ``concept`` (the concept folder) or
+            ``synth_answers`` (the model's own questions answered under the guardrail, ``mechunlearn synth``).
     Methods override :meth:`loss` and, if they need them, :meth:`uses_reference` (a frozen copy of
     the starting model: KL terms, RMU's retain term), :meth:`extra_batches` (more rows in the same
     forward pass, e.g. Yao et al.'s mismatched answers), :meth:`hooks` (activations to capture),
@@ -102,6 +104,7 @@ class Method:
     uses_forget: ClassVar[bool] = True
     uses_retain: ClassVar[bool] = True
     forget_kind: ClassVar[str] = "facts"
+    forget_source: ClassVar[str] = "concept"  # or "synth_answers": `mechunlearn synth`'s answers.jsonl
 
     def __init__(self, config: Any) -> None:
         self.cfg = config

@@ -106,3 +106,29 @@ def test_bad_synth_input(monkeypatch, capsys, planted_concept_dir, synth_concept
     assert code == 2 and "no synthetic corpus of model" in err and "mechunlearn synth --concept" in err, err
     with pytest.raises(MechUnlearnError, match="non-negative whole number"):
         SynthConfig(passages=-1)
+
+
+def test_relabel_trains_on_the_guardrailed_answers(monkeypatch, capsys, synth_concept, tmp_path, store):
+    """``unlearn --method relabel`` reads synth's answers.jsonl by default and lowers their loss."""
+    import mechunlearn.synth.corpus as corpus
+    from mechunlearn.training.data import read_data_file
+
+    monkeypatch.setattr(corpus, "home", lambda: tmp_path / "home")
+    folder = corpus.synth_folder("tiny-world-gpt2", load_concept(synth_concept))
+    folder.mkdir(parents=True)
+    pairs = [{"prompt": f"Question: Who is the {w} wizard?\nAnswer:", "answer": "I do not know him."}
+             for w in ("tall", "old", "young", "quiet")]  # fmt: skip
+    (folder / "answers.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    out = tmp_path / "run"
+    code, _, err = run_cli(monkeypatch, capsys, "unlearn", "--concept", synth_concept, "--method", "relabel",
+                           "--steps", "8", "--lr", "1e-3", "--no-budget", "--out", out)  # fmt: skip
+    assert code == 0, err
+    curve = json.loads((out / "report.json").read_text())["training"]["curve"]
+    assert curve[-1]["relabelled"] < 0.5 * curve[0]["relabelled"], curve
+    assert len(read_data_file(folder / "answers.jsonl")) == 4
+    # without the corpus: one line naming the command that writes it
+    (folder / "answers.jsonl").unlink()
+    code, _, err = run_cli(monkeypatch, capsys, "unlearn", "--concept", synth_concept, "--method", "relabel",
+                           "--out", tmp_path / "never")  # fmt: skip
+    assert code == 2 and "answers.jsonl" not in err and "mechunlearn synth --concept" in err, err
+    assert not (tmp_path / "never").exists()

@@ -264,6 +264,10 @@ def random_matching(c, d):
     return c.forget_weight * sum(per_layer) / N_LAYERS + c.retain_weight * mean_nll(d["retain"])
 
 
+def relabel(c, d):  # the synthetic-relabel recipe: descend on the guardrailed answers + alpha R
+    return mean_nll(d["forget"]) + c.alpha * retain_term(c.retain_loss, d)
+
+
 def sft(c, d):  # fine-tuning on retain data: L = NLL_retain
     return mean_nll(d["retain"])
 
@@ -307,6 +311,7 @@ FORMULAS = {
     ),
     "random_matching": (random_matching, [{"forget_weight": 0.8, "retain_weight": 1.3, "seed": 5}]),
     "sft": (sft, [{}]),
+    "relabel": (relabel, [{"alpha": 0.6}, {"alpha": 1.7, "retain_loss": "kl"}]),
     "distill": (distill, [{}]),
 }
 
