@@ -115,6 +115,7 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
     # 'synth' stands for the model's own corpus (mechunlearn synth), found once the model is loaded
     forget_items = [x for f in cfg.forget_data if f != "synth" for x in read_data_file(f)]
     retain_items = [x for f in cfg.retain_data if f != "synth" for x in read_data_file(f)]
+    get_method(cfg.method or RECIPE.method).check_concept(concept)  # files the method needs (whp: anchors)
     ranking_given = Ranking.load(cfg.localize_from) if cfg.localize_from else None
     lora_spec = LoraSpec.parse(cfg.lora) if cfg.lora is not None else None
     timer = Timer()
@@ -206,6 +207,7 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
                 budget=budget,
                 lora=peft_model,
                 probe=forget_probe(concept),
+                concept=concept,
             )
         if peft_model is not None:
             merge_lora(model, peft_model)

@@ -29,6 +29,7 @@ class Context:
     data: UnlearnData
     rng: random.Random
     lora: Any = None  # the peft model while LoRA adapters are in
+    concept: Any = None  # the concept being unlearned (methods that read its folder: whp's anchors)
     _frozen: HookedLM | None = field(default=None, repr=False)
 
     def frozen(self) -> HookedLM:
@@ -69,6 +70,26 @@ class Context:
             lp = torch.log_softmax(self.model.logits(b.input_ids, b.attention_mask).float(), -1).half().cpu()
             out += [row[: int(n)] for row, n in zip(lp, b.attention_mask.sum(-1), strict=True)]
         return out
+
+    def generic_labels(self, alpha: float, reinforce_epochs: int, reinforce_lr: float) -> list[torch.Tensor]:
+        """Who's Harry Potter's label of every forget example's every position (call in ``setup``):
+        a reinforced copy trained on the forget rows, the concept's anchored terms, the formula of
+        :mod:`mechunlearn.training.generic_labels`. What the translation covered is logged."""
+        import logging
+
+        from mechunlearn.core.errors import MechUnlearnError
+        from mechunlearn.training.anchors import read_anchors
+        from mechunlearn.training.generic_labels import generic_labels, reinforced_copy
+
+        if self.concept is None:
+            raise MechUnlearnError(
+                "generic labels need the concept (its anchors.tsv): run the method through `unlearn`"
+            )
+        anchors = read_anchors(self.concept)
+        twin = reinforced_copy(self.model, self.data.forget, reinforce_epochs, reinforce_lr, 8, seed=0)
+        labels, stats = generic_labels(self.model, twin, self.data.forget, anchors, alpha)
+        logging.getLogger(__name__).info("generic labels: %s", stats)
+        return labels
 
     @torch.no_grad()
     def forget_reference_nll(self) -> list[float]:

@@ -218,6 +218,7 @@ def train(
     lora: Any = None,
     probe: Callable[[HookedLM], dict[str, float]] | None = None,
     on_step: Callable[[dict], None] | None = None,
+    concept: Any = None,
 ) -> TrainResult:
     """Train ``params`` (others frozen) on ``method``'s objective for ``cfg.steps`` steps.
 
@@ -232,6 +233,12 @@ def train(
     from accelerate.utils import DistributedDataParallelKwargs
 
     torch.manual_seed(cfg.seed)
+    ctx = Context(model, data, random.Random(cfg.seed), lora=lora, concept=concept)
+    if method.uses_forget and not data.forget:
+        raise MechUnlearnError(f"method '{method.name}' needs forget data and there is none")
+    if method.uses_retain and not data.retain:
+        raise MechUnlearnError(f"method '{method.name}' needs retain data and there is none")
+    method.setup(ctx)  # before the accelerator: a setup may train a model of its own (whp's reinforced copy)
     if int(os.environ.get("WORLD_SIZE", "1")) == 1:
         # one process: each run sets its own precision (accelerate keeps one state per process otherwise)
         from accelerate.state import AcceleratorState
@@ -251,12 +258,6 @@ def train(
         )
     if cfg.batch_size % world:
         raise MechUnlearnError(f"batch_size {cfg.batch_size} must be a multiple of the {world} processes")
-    ctx = Context(model, data, random.Random(cfg.seed), lora=lora)
-    if method.uses_forget and not data.forget:
-        raise MechUnlearnError(f"method '{method.name}' needs forget data and there is none")
-    if method.uses_retain and not data.retain:
-        raise MechUnlearnError(f"method '{method.name}' needs retain data and there is none")
-    method.setup(ctx)
     if method.uses_reference() and lora is None:
         ctx.frozen()  # copied now, before the first update
 

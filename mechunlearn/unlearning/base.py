@@ -109,6 +109,10 @@ class Method:
     def __init__(self, config: Any) -> None:
         self.cfg = config
 
+    @classmethod
+    def check_concept(cls, concept) -> None:
+        """Refuse, before any model loads, a concept that lacks what this method reads from its folder."""
+
     def uses_reference(self) -> bool:
         """Whether :meth:`loss` calls ``step.ctx.reference_logits`` / ``reference_acts``."""
         return False

@@ -62,6 +62,9 @@ def _data() -> dict:
         "mean_forget_norm": 2.5,
         # the teacher's next-token log-probabilities of retain examples 0, 1, 2 (3, 4 and 5 real tokens)
         "teacher_logprobs": [torch.log_softmax(2 * torch.randn(n, V, generator=g), -1) for n in (3, 4, 5)],
+        # Who's Harry Potter's label of forget examples 0 (4 real tokens) and 1 (6) at every position
+        # (the label for the next token; -100: none, e.g. inside an anchored term or the last token)
+        "generic_labels": [torch.tensor([2, -100, 5, -100]), torch.tensor([1, 6, -100, 3, 0, -100])],
     }
 
 
@@ -93,6 +96,9 @@ class FakeContext:
 
     def retain_logprobs(self) -> list[torch.Tensor]:
         return list(self.d["teacher_logprobs"])
+
+    def generic_labels(self, alpha: float, reinforce_epochs: int, reinforce_lr: float) -> list[torch.Tensor]:
+        return list(self.d["generic_labels"])
 
 
 # ---- the pieces, in plain floats ---------------------------------------------------------
@@ -268,6 +274,19 @@ def relabel(c, d):  # the synthetic-relabel recipe: descend on the guardrailed a
     return mean_nll(d["forget"]) + c.alpha * retain_term(c.retain_loss, d)
 
 
+def whp(c, d):
+    """Eldan & Russinovich 2023: mean over the forget rows' labelled positions t of -log p(y_t | x_<=t),
+    y_t the generic label of the row's example (looked up by index)."""
+    out = d["forget"]
+    logits, _, _, _ = _rows(out)
+    terms = []
+    for r, i in enumerate(out.batch.index):
+        for t, y in enumerate(d["generic_labels"][i].tolist()):
+            if y != -100:
+                terms.append(-_log_softmax(logits[r][t])[y])
+    return sum(terms) / len(terms)
+
+
 def sft(c, d):  # fine-tuning on retain data: L = NLL_retain
     return mean_nll(d["retain"])
 
@@ -311,6 +330,7 @@ FORMULAS = {
     ),
     "random_matching": (random_matching, [{"forget_weight": 0.8, "retain_weight": 1.3, "seed": 5}]),
     "sft": (sft, [{}]),
+    "whp": (whp, [{"alpha": 2.0}]),
     "relabel": (relabel, [{"alpha": 0.6}, {"alpha": 1.7, "retain_loss": "kl"}]),
     "distill": (distill, [{}]),
 }
