@@ -6,10 +6,12 @@ given, and the forget corpus is the model's own text about the concept. Here:
 * **passages** — openings built from the concept's entities (``entities.txt``: ``category<TAB>name``)
   and a few frames per category, continued by the model at temperature 1.0, top-p 0.9 (RWKU's
   settings), KV-cached and batched; de-duplicated; kept only when the concept classifier says the
-  passage is about the concept (its keywords; with ``probe``, also the NeuroX concept probe of
-  :mod:`mechunlearn.ranking.classifier` on keyword-free passages).
-* **questions** — step 1 of the synthetic-relabel recipe: the model asked for questions about each
-  entity (a few-shot list for base models; the chat template for chat models), de-duplicated.
+  model's own continuation is about the concept: it names one of the concept's keywords or entities
+  (with ``probe``, the NeuroX concept probe of :mod:`mechunlearn.ranking.classifier` also judges
+  those that name none). The opening alone does not count: it names the entity by construction.
+* **questions** — step 1 of the synthetic-relabel recipe: the model completes a question about each
+  entity from a stem naming it ("Why did Hermione Granger"), after a few-shot list for base models or
+  a request through the chat template for chat models; de-duplicated.
 * **answers** — several per question, sampled with the concept's guardrail in force
   (:class:`mechunlearn.edits.Guardrail`); answers that still name a concept keyword are dropped.
 * **keep** — the model's own continuations of general and other-fiction openings (the concept's
@@ -55,6 +57,15 @@ FRAMES = {
     "spell": ["In {title}, {name} is", "The spell {name}"],
 }
 CATEGORIES = tuple(FRAMES)
+QUESTION_STEMS = {  # the question the model completes starts here, so it is about the entity
+    "character": ["Why did {name}", "What did {name}", "How did {name}", "Who helped {name}", "Where did {name}"],
+    "place": ["What happens at {name}", "Who lives in {name}", "Where is {name}", "Why is {name}"],
+    "object": ["What does {name}", "Who owns {name}", "Why is {name}", "How was {name}"],
+    "event": ["What happened during {name}", "Who won {name}", "Why did {name}", "Where did {name}"],
+    "group": ["Who leads {name}", "What does {name}", "Why did {name}"],
+    "creature": ["What does a {name}", "Where do {name}", "Why are {name}"],
+    "spell": ["What does {name}", "Who used {name}", "When is {name}"],
+}
 QUESTION_SHOTS = {
     "character": "Who is {name}?",
     "place": "What happens at {name}?",
@@ -204,7 +215,7 @@ def sample_passages(
         )  # fmt: skip
         round_ += 1
         texts = [(o["opening"] + " " + c.strip()).strip() for o, c in zip(chunk, conts, strict=True)]
-        verdict = judge(texts)
+        verdict = judge(conts)  # the model's own words must be about the concept, not just the opening
         for o, c, t, ok in zip(chunk, conts, texts, verdict, strict=True):
             rec = {"text": t, "entity": o["entity"], "category": o["category"]}
             key = normalise(t)
@@ -233,21 +244,21 @@ def chat_prompt(model: HookedLM, message: str) -> str:
 def question_prompts(model: HookedLM, concept: Concept, cfg: SynthConfig, rng: random.Random) -> list[dict[str, str]]:
     ents, title, chat = read_entities(concept), concept_title(concept), is_chat(model, cfg)
     out = []
-    for _cat, name in rng.sample(ents, len(ents)):
+    for cat, name in rng.sample(ents, len(ents)):
+        stem = rng.choice(QUESTION_STEMS[cat]).format(name=name)
         if chat:
-            prompt = chat_prompt(
-                model, f"Write one short question about {name} from {title}. Reply with the question only."
-            )
+            ask = f"Write one short question about {name} from {title}. Reply with the question only."
+            prompt = chat_prompt(model, ask) + stem
         else:
             shots = [rng.choice(ents) for _ in range(2)]
             lines = [QUESTION_SHOTS[c].format(name=n) for c, n in shots]
-            prompt = f"Questions a reader might ask about {name} in {title}:\n1. {lines[0]}\n2. {lines[1]}\n3."
-        out.append({"prompt": prompt, "entity": name})
+            prompt = f"Questions a reader of {title} might ask:\n1. {lines[0]}\n2. {lines[1]}\n3. {stem}"
+        out.append({"prompt": prompt, "entity": name, "stem": stem})
     return out
 
 
 def first_question(text: str) -> str | None:
-    q = text.strip().split("\n")[0].strip().lstrip("0123456789. ").strip()
+    q = text.strip().split("\n")[0].strip()
     if "?" not in q:
         return None
     q = q[: q.index("?") + 1]
@@ -297,7 +308,7 @@ def synth_corpus(
                             batch_size=cfg.batch_size, seed=cfg.seed + 20_000 + tries)  # fmt: skip
             tries += len(chunk)
             for p, o in zip(chunk, outs, strict=True):
-                q = first_question(o)
+                q = first_question(p["stem"] + o)
                 if q is None:
                     rej_q.append({"text": o, "entity": p["entity"], "reason": "no question of 4-30 words"})
                 elif normalise(q) in seen:
@@ -354,18 +365,27 @@ def _reasons(rejected: list[dict]) -> dict[str, int]:
 
 
 def concept_judge(model: HookedLM, concept: Concept, cfg: SynthConfig) -> Callable[[Sequence[str]], list[bool]]:
-    """Is each text about the concept? Its keywords; with ``probe``, the concept probe on keyword-free texts too."""
+    """Is each text about the concept? It names one of its keywords or entities; with ``probe``, the
+    concept probe also judges the texts that name none."""
+    names = set(concept.keywords) | {re.sub(r"^(the|a|an) ", "", n) for _, n in read_entities(concept)}
+    pattern = re.compile(
+        r"(?<!\w)(?:" + "|".join(re.escape(k) for k in sorted(names, key=len, reverse=True)) + r")(?!\w)"
+    )
+
+    def named(t: str) -> bool:
+        return pattern.search(t) is not None
+
     if not cfg.probe:
-        return lambda texts: [concept.mentions(t) for t in texts]
+        return lambda texts: [named(t) for t in texts]
     from mechunlearn.ranking.classifier import ConceptClassifier
 
     clf = ConceptClassifier.train(model, concept)
 
     def judge(texts: Sequence[str]) -> list[bool]:
-        named = [concept.mentions(t) for t in texts]
-        rest = [t for t, n in zip(texts, named, strict=True) if not n]
+        named_ = [named(t) for t in texts]
+        rest = [t for t, n in zip(texts, named_, strict=True) if not n]
         probed = iter(clf.is_concept(rest).tolist() if rest else [])
-        return [n or bool(next(probed)) for n in named]
+        return [n or bool(next(probed)) for n in named_]
 
     return judge
 

@@ -9,7 +9,7 @@ import pytest
 from mechunlearn.concepts.folders import load_concept
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.models import load_model
-from mechunlearn.synth.corpus import SynthConfig, synth_corpus
+from mechunlearn.synth.corpus import SynthConfig, concept_judge, synth_corpus
 from tests.helpers import run_cli
 
 SMALL = [
@@ -46,11 +46,16 @@ def test_same_seed_same_corpus_and_the_filter_applied(monkeypatch, capsys, synth
     for f in ("passages.jsonl", "keep.jsonl", "questions.jsonl", "answers.jsonl", "rejected.jsonl"):
         assert (outs[0] / f).read_text() == (outs[1] / f).read_text(), f
     concept = load_concept(synth_concept)
+    judge = concept_judge(None, concept, SynthConfig())
     passages = [json.loads(x) for x in (outs[0] / "passages.jsonl").read_text().splitlines()]
     rejected = [json.loads(x) for x in (outs[0] / "rejected.jsonl").read_text().splitlines()]
-    assert passages and all(concept.mentions(p["text"]) for p in passages)
+
+    def continuation(r):  # the passage less its opening (which names the entity by construction)
+        return r["text"].split(r["entity"], 1)[1]
+
+    assert passages and all(judge([continuation(p)])[0] for p in passages)
     by_classifier = [r for r in rejected if r["kind"] == "passage" and r["reason"] == "classifier"]
-    assert by_classifier and not any(concept.mentions(r["text"]) for r in by_classifier)
+    assert by_classifier and not any(judge([continuation(r)])[0] for r in by_classifier)
     keep = [json.loads(x) for x in (outs[0] / "keep.jsonl").read_text().splitlines()]
     assert not any(concept.mentions(k["text"]) for k in keep)
     made = json.loads((outs[0] / "synth.json").read_text())
