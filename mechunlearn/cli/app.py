@@ -203,6 +203,31 @@ def guardrail_cmd(
     guardrail(GuardrailConfig.from_dict({**base, **{k: v for k, v in given.items() if v is not None}}), print_fn=say)
 
 
+@app.command("distill")
+def distill_cmd(
+    run: Path = typer.Argument(..., help="The run to distil (prune, clamp, unlearn or guardrail output): the teacher."),
+    concept: str = typer.Option("harry_potter", help="Concept name or folder."),
+    noise: float = typer.Option(0.1, help="Shrink-and-perturb fraction of the student's weights (UNDO's alpha)."),
+    epochs: int = typer.Option(2, help="Passes over the retain and general text."),
+    lr: float = typer.Option(1e-4, help="Learning rate of the distillation."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Texts per step."),
+    embeddings: bool = typer.Option(False, "--embeddings/--no-embeddings", help="Noise and train the embeddings too."),
+    seed: int = typer.Option(0, help="The noise and the batch order."),
+    checks: str | None = typer.Option(None, help=CHECKS_HELP),
+    out: Path | None = typer.Option(None, help="New output folder. [default: runs/distill-<concept>-<time>]"),
+    device: str | None = typer.Option(None),
+    dtype: str = typer.Option("float32", help="float32 | bfloat16 | float16"),
+) -> None:
+    """UNDO: distil a run into a partly noised copy of itself, so relearning has less to bring back."""
+    from mechunlearn.pipeline.distill import DistillConfig, distill_run
+
+    cfg = DistillConfig(
+        from_dir=str(run), concept=concept, noise=noise, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+        embeddings=embeddings, checks=check_list(checks), out=str(out) if out else None, device=device, dtype=dtype,
+    )  # fmt: skip
+    distill_run(cfg, print_fn=say)
+
+
 @app.command("synth")
 def synth_cmd(
     concept: str = typer.Option("harry_potter", help="Concept name or folder (needs entities.txt)."),

@@ -42,10 +42,12 @@ def train_epochs(
     max_len: int | None = None,
     options: dict[str, Any] | None = None,
     on_step: Callable[[dict], None] | None = None,
+    embeddings: bool = True,
 ) -> TrainResult:
     """Train all of ``model``'s weights on ``objective`` (a registered method reading retain rows only:
     ``sft``, ``distill``) for ``cfg.epochs`` passes over ``texts`` (strings or ready examples).
-    ``bucket`` batches texts of similar length together."""
+    ``bucket`` batches texts of similar length together; ``embeddings=False`` leaves the token embedding
+    and unembedding matrices frozen."""
     from mechunlearn.training.data import UnlearnData
     from mechunlearn.training.loop import TrainConfig, train
     from mechunlearn.unlearning import make_method
@@ -56,4 +58,4 @@ def train_epochs(
     steps = max(1, cfg.epochs * data.batches_per_pass("retain", cfg.batch_size))
     method = make_method(objective, {"steps": steps, "lr": cfg.lr, "batch_size": cfg.batch_size} | (options or {}))
     train_cfg = TrainConfig.of(method, weight_decay=cfg.weight_decay, warmup_frac=0.05, seed=cfg.seed)
-    return train(model, method, data, train_cfg, model.trainable_parameters(), on_step=on_step)
+    return train(model, method, data, train_cfg, model.trainable_parameters(embeddings=embeddings), on_step=on_step)

@@ -10,7 +10,8 @@ what the edits did. ``clamp --bake`` uses it to turn an SAE clamp, which has no 
 form, into plain weights (as UNDO distils an unlearned teacher into a student); ``guardrail
 --bake`` to turn a prompt into weights (context distillation): the teacher reads each text after
 the guardrail's prompt, the student the text alone, and position by position the student matches
-the teacher's distribution over the text's next tokens.
+the teacher's distribution over the text's next tokens. With ``noise``, the student starts from a
+partly noised copy of the teacher (UNDO, Lee et al. 2025; ``mechunlearn distill RUN --noise``).
 """
 
 from dataclasses import dataclass
@@ -26,12 +27,16 @@ class DistillConfig(TrainDefaults):
     """Args:
     lr, steps, batch_size: the loop's (rows of retain text per step).
     drop_edits: kinds of the edits the student runs without (``sae_clamp``: clamps have no weight form).
+    noise, noise_seed: UNDO's student: after the teacher's distributions are taken, the weight matrices
+        are shrunk and perturbed by this fraction (:mod:`mechunlearn.training.noise`; 0: none).
     """
 
     lr: float = 1e-3
     steps: int = 40
     batch_size: int = 16
     drop_edits: tuple[str, ...] = ("sae_clamp",)
+    noise: float = 0.0
+    noise_seed: int = 0
 
 
 @register_method("distill", DistillConfig)
@@ -49,6 +54,10 @@ class Distill(Method):
             # the teacher's prediction of the text's first token sits at its prompt's last position
             k = max(keep - 1, 0)
             self.teacher = [torch.cat([t[:k], t[k + cut :]]) for t in self.teacher]
+        if self.cfg.noise:  # UNDO: the student starts from a partly noised copy of the teacher
+            from mechunlearn.training.noise import shrink_and_perturb
+
+            shrink_and_perturb(ctx.model.trainable_parameters(embeddings=False), self.cfg.noise, self.cfg.noise_seed)
 
     def loss(self, step):
         out = step.retain
