@@ -442,6 +442,36 @@ def fetch_cmd(
         typer.echo(f"{name}: {ensure_model(name)}")
 
 
+concept_app = typer.Typer(help="Make a new concept folder.", no_args_is_help=True)
+app.add_typer(concept_app, name="concept")
+
+
+@concept_app.command("new")
+def concept_new_cmd(
+    name: str = typer.Argument(
+        ..., help="The concept's name (lowercase, underscores): its folder under data/concepts/."
+    ),
+    keywords: str = typer.Option(..., help="Comma-separated keywords that mark a text as the concept's."),
+    entities: str = typer.Option(
+        ..., help="Comma-separated category:name items, or a file of category<TAB>name lines (character, place, ...)."
+    ),
+    title: str | None = typer.Option(None, help="How text names the concept, e.g. 'The Lord of the Rings'."),
+    model: str | None = typer.Option(
+        None, help="Sample the probing sentences (concept.txt, other.txt) from this model."
+    ),
+    sentences: int = typer.Option(120, help="Probing sentences per side, at most."),
+    out: Path | None = typer.Option(None, help="The folder to write. [default: data/concepts/NAME]"),
+) -> None:
+    """Scaffold a concept folder: keywords, entities, title, guardrail, probing sentences (facts stay hand-written)."""
+    from mechunlearn.pipeline.concept_new import concept_new, parse_entities
+
+    p = Path(entities)
+    lines = p.read_text(encoding="utf-8").splitlines() if p.is_file() else entities.split(",")
+    items = parse_entities([ln for ln in lines if ln.strip() and not ln.startswith("#")])
+    concept_new(name, keywords.split(","), items, title=title, model=model, sentences=sentences,
+                out=str(out) if out else None, print_fn=say)  # fmt: skip
+
+
 @app.command("concepts")
 def concepts_cmd() -> None:
     """List the available concepts."""
