@@ -126,7 +126,8 @@ def train_from_scratch(model, tok, seqs: list[list[int]], cfg: BundledModelConfi
     """
     from mechunlearn.models.loading import load_model
     from mechunlearn.training.data import Example
-    from mechunlearn.training.epochs import EpochConfig, train_epochs
+    from mechunlearn.training.epochs import EpochConfig
+    from mechunlearn.training.loop import train_epochs
 
     model.save_pretrained(start, safe_serialization=True)
     tok.save_pretrained(start)

@@ -28,7 +28,8 @@ from mechunlearn.edits.base import is_live
 from mechunlearn.evaluation.report import stage_table
 from mechunlearn.pipeline.config import CheckOptions, JsonConfig
 from mechunlearn.pipeline.stage import export_model, finish, stage_run
-from mechunlearn.training.epochs import EpochConfig, train_epochs
+from mechunlearn.training.epochs import EpochConfig
+from mechunlearn.training.loop import train_epochs
 
 
 @dataclass

@@ -30,6 +30,7 @@ class Context:
     rng: random.Random
     lora: Any = None  # the peft model while LoRA adapters are in
     concept: Any = None  # the concept being unlearned (methods that read its folder: whp's anchors)
+    fine_tune: Callable[..., Any] | None = None  # the loop's train_epochs, for a setup that trains a model of its own
     _frozen: HookedLM | None = field(default=None, repr=False)
 
     def frozen(self) -> HookedLM:
@@ -86,7 +87,7 @@ class Context:
                 "generic labels need the concept (its anchors.tsv): run the method through `unlearn`"
             )
         anchors = read_anchors(self.concept)
-        twin = reinforced_copy(self.model, self.data.forget, reinforce_epochs, reinforce_lr, 8, seed=0)
+        twin = reinforced_copy(self.model, self.data.forget, reinforce_epochs, reinforce_lr, self.fine_tune)
         labels, stats = generic_labels(self.model, twin, self.data.forget, anchors, alpha)
         logging.getLogger(__name__).info("generic labels: %s", stats)
         return labels

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import torch
 
 from mechunlearn.models.hooked import HookedLM
-from mechunlearn.training.epochs import EpochConfig, train_epochs
-from mechunlearn.training.loop import TrainResult
+from mechunlearn.training.epochs import EpochConfig
+from mechunlearn.training.loop import TrainResult, train_epochs
 from mechunlearn.unlearning.losses import token_kl
 
 

@@ -37,16 +37,15 @@ class LabelStats:
     changed: int = 0  # labels that differ from the text's own next token
 
 
-def reinforced_copy(
-    model: HookedLM, examples: list[Example], epochs: int, lr: float, batch_size: int, seed: int
-) -> HookedLM:
-    """A copy of ``model`` (edits in force) fine-tuned further on ``examples`` (next-token loss, every weight)."""
-    from mechunlearn.training.epochs import EpochConfig, train_epochs
+def reinforced_copy(model: HookedLM, examples: list[Example], epochs: int, lr: float, fine_tune) -> HookedLM:
+    """A copy of ``model`` (edits in force) fine-tuned further on ``examples`` (next-token loss, every
+    weight), by ``fine_tune`` (the loop's ``train_epochs``)."""
+    from mechunlearn.training.epochs import EpochConfig
 
     bridge = copy.deepcopy(model.bridge)
     twin = HookedLM(bridge, model.tokenizer, model.name, model.source_path, list(model.edits))
-    cfg = EpochConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
-    train_epochs(twin, "sft", [Example(e.ids, 1, e.prompt_len) for e in examples], cfg, bucket=True)
+    cfg = EpochConfig(epochs=epochs, lr=lr, batch_size=8, seed=0)
+    fine_tune(twin, "sft", [Example(e.ids, 1, e.prompt_len) for e in examples], cfg, bucket=True)
     for p in twin.bridge.parameters():
         p.requires_grad_(False)
     return twin

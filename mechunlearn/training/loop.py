@@ -21,7 +21,7 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
@@ -33,6 +33,11 @@ from mechunlearn.models.hooked import HookedLM
 from mechunlearn.training.context import Context
 from mechunlearn.training.data import UnlearnData, stack_batches
 from mechunlearn.unlearning.base import Batch, Method, Outputs, Step
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from mechunlearn.training.epochs import EpochConfig
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +238,7 @@ def train(
     from accelerate.utils import DistributedDataParallelKwargs
 
     torch.manual_seed(cfg.seed)
-    ctx = Context(model, data, random.Random(cfg.seed), lora=lora, concept=concept)
+    ctx = Context(model, data, random.Random(cfg.seed), lora=lora, concept=concept, fine_tune=train_epochs)
     if method.uses_forget and not data.forget:
         raise MechUnlearnError(f"method '{method.name}' needs forget data and there is none")
     if method.uses_retain and not data.retain:
@@ -383,3 +388,30 @@ def _free_entries(mask_fn: Callable[[torch.Tensor], torch.Tensor], p: torch.Tens
 def _restore(params: list[torch.nn.Parameter], snapshot: dict[int, torch.Tensor]) -> None:
     for p in params:
         p.copy_(snapshot[id(p)])
+
+
+def train_epochs(
+    model: HookedLM,
+    objective: str,
+    texts: Sequence[Any],
+    cfg: EpochConfig,
+    *,
+    bucket: bool = False,
+    max_len: int | None = None,
+    options: dict[str, Any] | None = None,
+    on_step: Callable[[dict], None] | None = None,
+    embeddings: bool = True,
+) -> TrainResult:
+    """Train all of ``model``'s weights on ``objective`` (a registered method reading retain rows only:
+    ``sft``, ``distill``) for ``cfg.epochs`` passes over ``texts`` (strings or ready examples).
+    ``bucket`` batches texts of similar length together; ``embeddings=False`` leaves the token embedding
+    and unembedding matrices frozen."""
+    from mechunlearn.unlearning import make_method
+
+    data = UnlearnData(
+        model, [], list(texts), max_len=max_len or model.n_ctx, seed=cfg.seed, bucket=cfg.batch_size if bucket else 0
+    )
+    steps = max(1, cfg.epochs * data.batches_per_pass("retain", cfg.batch_size))
+    method = make_method(objective, {"steps": steps, "lr": cfg.lr, "batch_size": cfg.batch_size} | (options or {}))
+    train_cfg = TrainConfig.of(method, weight_decay=cfg.weight_decay, warmup_frac=0.05, seed=cfg.seed)
+    return train(model, method, data, train_cfg, model.trainable_parameters(embeddings=embeddings), on_step=on_step)

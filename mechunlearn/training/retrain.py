@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from mechunlearn.concepts.folders import Concept
 from mechunlearn.models.hooked import HookedLM
-from mechunlearn.training.epochs import EpochConfig, train_epochs
-from mechunlearn.training.loop import TrainResult
+from mechunlearn.training.epochs import EpochConfig
+from mechunlearn.training.loop import TrainResult, train_epochs
 
 
 @dataclass

@@ -86,7 +86,8 @@ def test_familiarity_names_only_terms_the_opening_does_not_already_have():
 
 
 def test_familiarity_is_one_on_a_model_that_memorised_the_continuations(tiny_gpt2_dir, tmp_path):
-    from mechunlearn.training.epochs import EpochConfig, train_epochs
+    from mechunlearn.training.epochs import EpochConfig
+    from mechunlearn.training.loop import train_epochs
 
     folder = tmp_path / "concept"
     shutil.copytree(load_concept("harry_potter").path, folder, ignore=shutil.ignore_patterns("familiarity"))
