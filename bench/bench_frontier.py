@@ -1,0 +1,172 @@
+"""The forget/keep frontier: every method at a few strengths, on the project's corpus and on the model's own.
+
+    nohup .venv/bin/python bench/bench_frontier.py --model gemma-3-270m > bench/frontier-gemma.log 2>&1 &
+    .venv/bin/python bench/bench_frontier.py --model gemma-3-270m --table      # the records as markdown
+    .venv/bin/python bench/bench_frontier.py --model gemma-3-270m --plot       # frontier.html (+ .png)
+
+Each entry of SWEEP is the CLI command a user runs, into ``bench/frontier_runs/<model>/<name>/`` (not
+committed), with the default checks. Its record — one line of ``bench/frontier/<model>.jsonl``,
+appended as soon as the run ends, so the sweep resumes where it stopped — keeps the command, the
+validation figures the choice is made on and the test figures it is reported on, the seconds and
+the library versions. ``{synth}`` entries need ``mechunlearn synth --model M`` first (run here
+before them); ``{name}`` in a command is that entry's folder (a stack).
+
+On validation: forget = the share of the known concept MC items lost; keep cost = the largest of the
+other MC items lost, the relative loss of other facts' greedy completion and the retain perplexity
+rise, each over its target (issue 21: other MC >= 0.97x, other greedy >= 0.95x, perplexity <= 1.1x),
+so 1 is a run at a target. The frontier is the runs no other run beats on both; the default is the
+one that forgets most within the keep budget (``--budget``, 1: every target met).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mechunlearn.core.versions import library_versions
+
+ROOT = Path(__file__).resolve().parent.parent
+EXE = str(Path(sys.executable).with_name("mechunlearn"))
+SAE = "saes/{model}/blocks.12.hook_resid_post"
+SYNTH = ["--forget-data", "synth", "--retain-data", "synth"]
+SWEEP: list[tuple[str, list[str]]] = [
+    ("guardrail", ["guardrail"]),
+    ("guardrail-bake", ["guardrail", "--bake", "--distill-option", "lr=1e-4", "--distill-option", "epochs=2"]),
+    ("prune", ["prune"]),
+    ("prune-b10", ["prune", "--max-retain-drop", "0.1"]),
+    ("clamp", ["clamp", "--sae", SAE]),
+    ("recipe-lr5e-5", ["unlearn", "--lr", "5e-5"]),
+    ("recipe", ["unlearn"]),
+    ("recipe-lr2e-4", ["unlearn", "--lr", "2e-4"]),
+    ("recipe-synth", ["unlearn", *SYNTH]),
+    ("clamp-recipe", ["unlearn", "--from", "{clamp}"]),
+    ("prune-recipe", ["unlearn", "--from", "{prune}"]),
+    ("npo", ["unlearn", "--method", "npo"]),
+    ("simnpo", ["unlearn", "--method", "simnpo"]),
+    ("simnpo-lr1e-4", ["unlearn", "--method", "simnpo", "--lr", "1e-4"]),
+    ("rmu", ["unlearn", "--method", "rmu"]),
+    ("rmu-synth", ["unlearn", "--method", "rmu", *SYNTH]),
+    ("whp", ["unlearn", "--method", "whp"]),
+    ("whp-a2", ["unlearn", "--method", "whp", "-o", "alpha=2"]),
+    ("whp-synth", ["unlearn", "--method", "whp", *SYNTH]),
+    ("relabel", ["unlearn", "--method", "relabel"]),
+    ("relabel-lr1e-4", ["unlearn", "--method", "relabel", "--lr", "1e-4"]),
+]
+
+
+def folder(model: str, name: str) -> Path:
+    return ROOT / "bench" / "frontier_runs" / model / name
+
+
+def command(model: str, concept: str, args: list[str]) -> list[str]:
+    args = [a.format(model=model, **{n: str(folder(model, n).relative_to(ROOT)) for n, _ in SWEEP}) for a in args]
+    return args if "--from" in args else [*args, "--model", model, "--concept", concept]
+
+
+def figures(report: dict) -> dict:
+    """Validation (choice) and test (report) figures of the last stage against the first."""
+    first, last = report["stages"][0]["metrics"], report["stages"][-1]["metrics"]
+    s = "natural" if any(k.startswith("natural.") for k in last) else "corpus"
+    out = {}
+    for split in ("validation", "test"):
+        ppl = "retain_ppl" + (".validation" if split == "validation" else "")
+        g0 = first.get(f"{s}.retain.{split}.known.greedy") or 1.0
+        out[split] = {
+            "forget": 1.0 - last[f"{s}.forget.{split}.known.mc"],
+            "other_mc_lost": 1.0 - last[f"{s}.retain.{split}.known.mc"],
+            "other_greedy_lost": 1.0 - last[f"{s}.retain.{split}.known.greedy"] / g0,
+            "ppl_rise": last[ppl] / first[ppl] - 1.0,
+        }
+        out[split]["keep_cost"] = max(
+            out[split]["other_mc_lost"], out[split]["other_greedy_lost"], out[split]["ppl_rise"]
+        )
+    return out
+
+
+def run(model: str, concept: str, name: str, args: list[str], record: Path) -> None:
+    out = folder(model, name)
+    cmd = command(model, concept, args)
+    if "synth" in args:
+        subprocess.run([EXE, "synth", "--model", model, "--concept", concept], check=True, cwd=ROOT)
+    t = time.perf_counter()
+    if not (out / "report.json").is_file():
+        subprocess.run([EXE, *cmd, "--out", str(out)], check=True, cwd=ROOT)
+    report = json.loads((out / "report.json").read_text())
+    line = {"name": name, "command": "mechunlearn " + " ".join(cmd), "seconds": round(time.perf_counter() - t, 1)}
+    line |= figures(report) | {"timing": report.get("timing"), "versions": library_versions()}
+    with record.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(line) + "\n")
+
+
+def front(rows: list[dict], split: str = "validation") -> list[dict]:
+    return [r for r in rows if not any(
+        o[split]["forget"] >= r[split]["forget"] and o[split]["keep_cost"] <= r[split]["keep_cost"]
+        and (o[split]["forget"], o[split]["keep_cost"]) != (r[split]["forget"], r[split]["keep_cost"])
+        for o in rows)]  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="gemma-3-270m")
+    p.add_argument("--concept", default="harry_potter")
+    p.add_argument("--only", nargs="*", default=None)
+    p.add_argument("--budget", type=float, default=1.0)
+    p.add_argument("--table", action="store_true")
+    p.add_argument("--plot", action="store_true")
+    a = p.parse_args()
+    record = ROOT / "bench" / "frontier" / f"{a.model}{'' if a.concept == 'harry_potter' else '-' + a.concept}.jsonl"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    rows = [json.loads(x) for x in record.read_text().splitlines()] if record.is_file() else []
+    if a.table or a.plot:
+        fr = {r["name"] for r in front(rows)}
+        ok = [r for r in rows if r["validation"]["keep_cost"] <= a.budget]
+        best = max(ok, key=lambda r: r["validation"]["forget"])["name"] if ok else None
+        head = ["run", "forget (val)", "keep cost (val)", "forget (test)", "other MC lost", "other greedy lost"]
+        print("| " + " | ".join([*head, "ppl rise", "s"]) + " |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            v, t = r["validation"], r["test"]
+            mark = (" **frontier**" if r["name"] in fr else "") + (" **default**" if r["name"] == best else "")
+            cells = [
+                v["forget"],
+                v["keep_cost"],
+                t["forget"],
+                t["other_mc_lost"],
+                t["other_greedy_lost"],
+                t["ppl_rise"],
+            ]
+            print(f"| {r['name']}{mark} | " + " | ".join(f"{c:.3f}" for c in cells) + f" | {r['seconds']:.0f} |")
+        if a.plot:
+            import plotly.graph_objects as go
+
+            fig = go.Figure()
+            xs, ys = [r["validation"]["keep_cost"] for r in rows], [r["validation"]["forget"] for r in rows]
+            names = [r["name"] for r in rows]
+            fig.add_scatter(x=xs, y=ys, mode="markers+text", text=names, textposition="top center", name="runs")
+            f = sorted(front(rows), key=lambda r: r["validation"]["keep_cost"])
+            fig.add_scatter(x=[r["validation"]["keep_cost"] for r in f], y=[r["validation"]["forget"] for r in f],
+                            mode="lines", name="frontier")  # fmt: skip
+            fig.add_vline(x=a.budget, line_dash="dash", annotation_text=f"keep budget {a.budget}")
+            fig.update_layout(title=f"Forget vs keep on {a.model} ({a.concept}), validation split",
+                              xaxis_title="keep cost (largest of: other MC lost / 0.03, greedy / 0.05, ppl rise / 0.1)",
+                              yaxis_title="known concept MC items lost", width=1000, height=650)  # fmt: skip
+            fig.write_html(record.with_suffix(".html"), include_plotlyjs="cdn")
+            print(f"wrote {record.with_suffix('.html')}")
+        return
+    done = {r["name"] for r in rows}
+    for name, args in SWEEP:
+        if (a.only is None or name in a.only) and name not in done:
+            for dep, _ in SWEEP:  # a stack's start first
+                if "{" + dep + "}" in " ".join(args) and dep not in done:
+                    run(a.model, a.concept, dep, dict(SWEEP)[dep], record)
+                    done.add(dep)
+            run(a.model, a.concept, name, args, record)
+            done.add(name)
+
+
+if __name__ == "__main__":
+    main()
