@@ -228,6 +228,20 @@ def distill_cmd(
     distill_run(cfg, print_fn=say)
 
 
+@app.command("demo")
+def demo_cmd(
+    runs: list[Path] = typer.Argument(None, help="Run folders of one base model (none: the base model alone)."),
+    model: str | None = typer.Option(None, help="The base model when no run is given. [default: the bundled model]"),
+    concept: str = typer.Option("harry_potter", help="Concept whose prompts are offered when no run is given."),
+    port: int = typer.Option(8501, help="Port to serve on."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind (localhost by default)."),
+) -> None:
+    """A web app (Streamlit): the base model and its unlearned versions side by side on any prompt."""
+    from mechunlearn.pipeline.demo import demo
+
+    raise typer.Exit(demo([str(r) for r in runs or []], model, concept, port, host, print_fn=say))
+
+
 @app.command("synth")
 def synth_cmd(
     concept: str = typer.Option("harry_potter", help="Concept name or folder (needs entities.txt)."),

@@ -8,7 +8,8 @@ tokens (:meth:`HookedLM.encode`). Greedy (``temperature=0``) or sampled (tempera
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -51,6 +52,44 @@ def generate_ids(
                 new = new[: new.index(tok.eos_token_id) + 1]
             out.append((s, new))
     return out
+
+
+def stream(model: HookedLM, prompt: str, max_new_tokens: int, *, temperature: float = 0.0, top_p: float = 1.0,
+           seed: int | None = None) -> Iterator[str]:  # fmt: skip
+    """The continuation of one prompt, piece by piece as it is generated (edits in force): HF ``generate``
+    in a thread, feeding a ``TextIteratorStreamer``."""
+    from transformers import TextIteratorStreamer
+
+    tok = model.tokenizer
+    if temperature > 0 and seed is not None:
+        torch.manual_seed(seed)
+    how = (
+        {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
+        if temperature > 0
+        else {"do_sample": False}
+    )
+    ids, mask = model.pad([model.encode(prompt)[-(model.n_ctx - max_new_tokens) :]], side="left")
+    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with torch.no_grad(), model.hooked():
+                model.hf_model.generate(
+                    input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, streamer=streamer,
+                    pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+                    use_cache=True, **how,
+                )  # fmt: skip
+        except BaseException as e:  # surfaced in the caller's thread
+            failed.append(e)
+            streamer.end()
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    yield from streamer
+    thread.join()
+    if failed:
+        raise failed[0]
 
 
 def generate(model: HookedLM, prompts: Sequence[str], max_new_tokens: int, **kw) -> list[str]:

@@ -12,6 +12,7 @@ import random
 import pytest
 import torch
 
+from mechunlearn.concepts.folders import load_concept
 from mechunlearn.edits import NeuronAblation
 from mechunlearn.edits.export import export_checkpoint
 from mechunlearn.models import load_model
@@ -19,7 +20,7 @@ from mechunlearn.ranking import Neuron
 from mechunlearn.training.context import Context
 from mechunlearn.training.data import UnlearnData
 from mechunlearn.training.localize import neuron_localization
-from mechunlearn.training.loop import TrainConfig, forward, step_loss, train
+from mechunlearn.training.loop import TrainConfig, forward, step_loss, train, train_epochs
 from mechunlearn.training.lora import LoraSpec, add_lora, lora_parameters, merge_lora
 from mechunlearn.unlearning import METHODS, make_method
 
@@ -65,6 +66,10 @@ def prepared(name: str, model):
     return model
 
 
+# the concept a method may read its folder from (whp: anchors.tsv); FORGET names its anchored terms
+CONCEPT = load_concept("harry_potter")
+
+
 def _data(model, seed=0):
     return UnlearnData(model, FORGET, RETAIN, seed=seed)
 
@@ -98,12 +103,12 @@ def test_a_few_steps_lower_the_methods_own_objective(name, tiny_model_dir):
     model = prepared(name, load_model(tiny_model_dir, device="cpu"))
     method = make_method(name, fast(name))
     data = _data(model)
-    ctx = Context(model, data, random.Random(0))
+    ctx = Context(model, data, random.Random(0), concept=CONCEPT, fine_tune=train_epochs)
     edits = list(model.edits)
     method.setup(ctx)  # the same targets / reference values the run will use
     before = objective(model, method, ctx)
     model.edits = edits  # the run starts from the model as prepared (distill's setup drops an edit)
-    result = train(model, method, data, TrainConfig.of(method), _params(model, method))
+    result = train(model, method, data, TrainConfig.of(method), _params(model, method), concept=CONCEPT)
     ctx._frozen = None
     assert result.steps == FAST["steps"] and result.tokens > 0
     after = objective(
@@ -136,7 +141,7 @@ def test_edits_stay_in_force_and_the_export_reproduces_the_trained_model(name, t
     method = make_method(name, fast(name))
     original = train  # run the real loop, watching the pruned neuron of layer 0 during training
     model.edits.append(_Watcher(watch))
-    original(model, method, _data(model), TrainConfig.of(method), _params(model, method))
+    original(model, method, _data(model), TrainConfig.of(method), _params(model, method), concept=CONCEPT)
     model.edits.pop()
     assert seen and max(seen) == 0.0  # the pruned neuron was zero in every training forward pass
     texts = FORGET + RETAIN
@@ -201,7 +206,7 @@ def test_localised_training_leaves_every_other_weight_bit_identical(name, tiny_g
 
         loc = intersect(loc, allowed)
     start = {k: v.clone() for k, v in model.hf_state_dict().items()}
-    result = train(model, method, _data(model), TrainConfig.of(method), loc.params, masks=loc.masks)
+    result = train(model, method, _data(model), TrainConfig.of(method), loc.params, masks=loc.masks, concept=CONCEPT)
     after = model.hf_state_dict()
     moved = 0
     for key, w in after.items():
