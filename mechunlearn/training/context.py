@@ -82,9 +82,10 @@ class Context:
         from mechunlearn.training.anchors import read_anchors
         from mechunlearn.training.generic_labels import generic_labels, reinforced_copy
 
-        if self.concept is None:
+        if self.concept is None or self.fine_tune is None:
             raise MechUnlearnError(
-                "generic labels need the concept (its anchors.tsv): run the method through `unlearn`"
+                "generic labels need the concept (its anchors.tsv) and the loop's fine-tuning: run the method "
+                "through `unlearn` (or `train(..., concept=...)`)"
             )
         anchors = read_anchors(self.concept)
         twin = reinforced_copy(self.model, self.data.forget, reinforce_epochs, reinforce_lr, self.fine_tune)
