@@ -93,7 +93,8 @@ def test_unlearn_reads_the_synthetic_corpus(monkeypatch, capsys, synth_concept, 
 
 
 def test_bad_synth_input(monkeypatch, capsys, planted_concept_dir, synth_concept, tmp_path):
-    (synth_concept / "keywords.txt").write_text("Zyxwv\n")  # nothing the model writes names it
+    (synth_concept / "keywords.txt").write_text("Zyxwv\n")  # nothing the model writes names it ...
+    (synth_concept / "entities.txt").write_text("character\tQwerty Zyxwv\n")  # ... nor its one entity
     cases = [
         ([planted_concept_dir], "has no entities.txt"),
         ([synth_concept], "an empty synthetic corpus"),
