@@ -94,18 +94,22 @@ def main() -> None:
         with col:
             st.subheader(title)
             if go:
+                import time
+
                 from mechunlearn.models.generate import stream
 
                 model = load(what, run.folder if run else base)
-                t = 0.0 if greedy else float(temperature)
-                generations[title] = st.write_stream(
-                    stream(model, prompt, int(max_tokens), temperature=t, seed=int(seed))
-                )
-            elif title in generations:
-                st.markdown(generations[title])
+                t, start = 0.0 if greedy else float(temperature), time.perf_counter()
+                text = st.write_stream(stream(model, prompt, int(max_tokens), temperature=t, seed=int(seed)))
+                generations[title] = (text, time.perf_counter() - start)
+            if title in generations:
+                text, seconds = generations[title]
+                if not go:
+                    st.markdown(text)
+                st.caption(f"generated in {seconds:.1f} s")
             if run is not None:
                 st.caption(" -> ".join(run.stages) + (f"; {run.settings}" if run.settings else ""))
-                st.dataframe(scorecard_rows(run), hide_index=True, key=f"card-{run.name}")
+                st.table(scorecard_rows(run))
                 st.code(run.command, language="bash")
                 if run.top_units:
                     with st.expander("Top units of its ranking"):

@@ -22,7 +22,7 @@ def demo_command(runs: list[str], model: str | None, concept: str, port: int, ho
     return [
         sys.executable, "-m", "streamlit", "run", app,
         "--server.port", str(port), "--server.address", host, "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
+        "--browser.gatherUsageStats", "false", "--global.developmentMode", "false", "--client.toolbarMode", "minimal",
         "--", *extra,
     ]  # fmt: skip
 

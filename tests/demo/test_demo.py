@@ -3,7 +3,6 @@ differs from the base on a concept prompt, its scorecard renders, a run of anoth
 and the command's checks. A slow test starts the real server and screenshots it with Chromium."""
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -21,7 +20,7 @@ from mechunlearn.demo.runs import ready_prompts  # noqa: E402
 from tests.helpers import run_cli  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[2] / "mechunlearn" / "demo" / "app.py")
-PROMPT = "Harry Potter's snowy owl is named"
+PROMPT = "The potion that lets the drinker take on another person's appearance is"
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +45,14 @@ def test_one_generation_per_column_and_the_scorecard(monkeypatch, pruned_run):
     at = _app(monkeypatch, runs=[str(pruned_run)])
     assert not at.exception, at.exception
     assert len(at.columns) == 2 and [c.subheader[0].value for c in at.columns] == ["base: bundled", "pruned"]
-    at.text_area[0].set_value(PROMPT)
+    at.text_area[0].set_value(PROMPT).run()
     at.button(key="generate").click()
     at.run()
     assert not at.exception, at.exception
     gens = at.session_state["generations"]
-    assert set(gens) == {"base: bundled", "pruned"} and all(gens.values())
-    assert gens["base: bundled"] != gens["pruned"], gens  # the pruned neurons change the concept's completion
-    card = at.columns[1].dataframe[0].value
+    assert set(gens) == {"base: bundled", "pruned"} and all(text for text, _ in gens.values())
+    assert gens["base: bundled"][0] != gens["pruned"][0], gens  # the pruned neurons change the concept's completion
+    card = at.columns[1].table[0].value
     assert "concept facts, MC (known)" in list(card["figure"]) and card["after"].notna().all()
     assert "mechunlearn prune --config" in at.columns[1].code[0].value
     # a ready-made prompt fills the prompt box
@@ -88,17 +87,18 @@ def test_bad_demo_input(monkeypatch, capsys, tmp_path):
 
 @pytest.mark.slow
 def test_real_server_screenshot(pruned_run, tmp_path):
-    """``mechunlearn demo`` serves the page on localhost; headless Chromium sees both columns."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
+    """``mechunlearn demo`` serves the page on localhost; in headless Chromium both columns show, a
+    prompt typed and Generate pressed gives both a continuation, and the screen can be captured."""
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
         pytest.skip("no chromium (apt-get install chromium)")
+    from mechunlearn.demo.browser import Page
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     exe = str(Path(sys.executable).with_name("mechunlearn"))
-    server = subprocess.Popen(
-        [exe, "demo", str(pruned_run), "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    server = subprocess.Popen([exe, "demo", str(pruned_run), "--port", str(port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)  # fmt: skip
     try:
         for _ in range(120):
             try:
@@ -108,19 +108,17 @@ def test_real_server_screenshot(pruned_run, tmp_path):
                 time.sleep(1)
         else:
             pytest.fail("the demo server did not answer /_stcore/health within 2 minutes")
-        shot = tmp_path / "demo.png"
-        dom = subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=60000",
-             "--window-size=1400,1000", "--dump-dom", f"http://127.0.0.1:{port}"],
-            capture_output=True, text=True, timeout=180, env=os.environ | {"HOME": str(tmp_path)},
-        ).stdout  # fmt: skip
-        subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=60000",
-             "--window-size=1400,1000", f"--screenshot={shot}", f"http://127.0.0.1:{port}"],
-            capture_output=True, timeout=180, env=os.environ | {"HOME": str(tmp_path)},
-        )  # fmt: skip
-        assert shot.is_file() and shot.stat().st_size > 10_000
-        assert "base: bundled" in dom and "pruned" in dom
+        with Page(f"http://127.0.0.1:{port}") as page:
+            page.wait_for("base: bundled", "pruned", "Generate")
+            page.type_into("textarea", PROMPT)
+            page.wait_js(page.button_enabled("Generate"))  # the rerun after typing enables it
+            page.click_button("Generate")
+            page.wait_js("(document.body.innerText.match(/generated in/g) || []).length >= 2", timeout=300)
+            text = page.text()
+            shot = page.screenshot(tmp_path / "demo.png")
+        assert "Polyjuice" in text  # the base model's answer (the pruned model gives its own)
+        assert "concept facts, MC (known)" in text
+        assert shot.stat().st_size > 20_000
     finally:
         server.terminate()
         server.wait(timeout=30)
