@@ -12,13 +12,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from mechunlearn.concepts.folders import load_concept
 from mechunlearn.core.errors import MechUnlearnError
-from mechunlearn.core.io import ensure_new_dir, write_json
+from mechunlearn.core.io import write_json
 from mechunlearn.core.paths import home
-from mechunlearn.core.runs import Timer, default_out
+from mechunlearn.core.runs import Timer
 from mechunlearn.edits import SAEClamp
 from mechunlearn.edits.export import export_checkpoint
 from mechunlearn.evaluation.budget import choose_size
@@ -26,7 +23,7 @@ from mechunlearn.evaluation.plots import feature_ranking_figure, write_html
 from mechunlearn.evaluation.report import markdown_table, stage_table
 from mechunlearn.models.hooked import HookedLM, model_slug
 from mechunlearn.pipeline.config import DEFAULT_CLAMP, DEFAULT_SAE_HOOK, ClampConfig
-from mechunlearn.pipeline.stage import finish, stage_run
+from mechunlearn.pipeline.stage import checked_concept, finish, new_run, stage_run
 from mechunlearn.pipeline.start import load_start
 from mechunlearn.ranking.base import FEATURE_RANKERS, Ranking
 from mechunlearn.ranking.sae_store import (
@@ -87,15 +84,12 @@ Load with `transformers.AutoModelForCausalLM.from_pretrained(<this folder>)`; no
 
 def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
     """Run the whole clamp job described by ``cfg``; returns the report (also written to disk)."""
-    torch.manual_seed(cfg.seed)
-    out = Path(cfg.out) if cfg.out else default_out("clamp", Path(cfg.concept).name)
-    ensure_new_dir(out)
+    out = new_run(cfg, "clamp")
     if cfg.ranking is None and cfg.features is None:
         FEATURE_RANKERS.build_config(
             cfg.method, cfg.method_options
         )  # an unknown method or option fails before any work
-    concept = load_concept(cfg.concept)
-    _ = (concept.fact_sets, concept.forget_corpus, concept.retain_corpus)  # malformed files fail now
+    concept = checked_concept(cfg.concept)
     timer = Timer()
     with timer("load"):
         start = load_start(cfg)

@@ -15,19 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import torch
-
-from mechunlearn.concepts.folders import load_concept
 from mechunlearn.core.errors import MechUnlearnError
-from mechunlearn.core.io import ensure_new_dir
-from mechunlearn.core.runs import Timer, default_out
+from mechunlearn.core.runs import Timer
 from mechunlearn.edits.base import is_live
 from mechunlearn.evaluation.report import stage_table
 from mechunlearn.pipeline.config import CheckOptions, JsonConfig
-from mechunlearn.pipeline.stage import export_model, finish, stage_run
+from mechunlearn.pipeline.stage import checked_concept, export_model, finish, new_run, stage_run
 from mechunlearn.training.epochs import EpochConfig
 from mechunlearn.training.loop import train_epochs
 
@@ -80,11 +75,8 @@ def distill_texts(concept) -> list[str]:
 
 
 def distill_run(cfg: DistillConfig, *, print_fn=print) -> dict[str, Any]:
-    torch.manual_seed(cfg.seed)
-    out = Path(cfg.out) if cfg.out else default_out("distill", Path(cfg.concept).name)
-    ensure_new_dir(out)
-    concept = load_concept(cfg.concept)
-    _ = (concept.fact_sets, concept.retain_corpus, concept.other_sentences)
+    out = new_run(cfg, "distill")
+    concept = checked_concept(cfg.concept)
     timer = Timer()
     with stage_run(cfg, concept, out, cfg.to_dict() | {"out": str(out)}, timer) as run:
         from mechunlearn.edits import edit_from_dict

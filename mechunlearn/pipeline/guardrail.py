@@ -12,19 +12,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from mechunlearn.concepts.folders import Concept, load_concept
-from mechunlearn.core.io import ensure_new_dir, write_json
-from mechunlearn.core.runs import Timer, default_out
+from mechunlearn.concepts.folders import Concept
+from mechunlearn.core.io import write_json
+from mechunlearn.core.runs import Timer
 from mechunlearn.edits import Guardrail
 from mechunlearn.edits.export import export_checkpoint
 from mechunlearn.evaluation.report import markdown_table, stage_table
 from mechunlearn.pipeline.config import CheckOptions, JsonConfig, build, check_start
-from mechunlearn.pipeline.stage import finish, stage_run
+from mechunlearn.pipeline.stage import checked_concept, finish, new_run, stage_run
 from mechunlearn.training.distill import BakeConfig, distill
 
 log = logging.getLogger("mechunlearn.guardrail")
@@ -100,11 +99,8 @@ Load with `transformers.AutoModelForCausalLM.from_pretrained(<this folder>)`; no
 
 def guardrail(cfg: GuardrailConfig, *, print_fn=print) -> dict[str, Any]:
     """Run the whole guardrail job described by ``cfg``; returns the report (also written to disk)."""
-    torch.manual_seed(cfg.seed)
-    out = Path(cfg.out) if cfg.out else default_out("guardrail", Path(cfg.concept).name)
-    ensure_new_dir(out)
-    concept = load_concept(cfg.concept)
-    _ = (concept.fact_sets, concept.forget_corpus, concept.retain_corpus)  # malformed files fail now
+    out = new_run(cfg, "guardrail")
+    concept = checked_concept(cfg.concept)
     edit = Guardrail(cfg.text, "--text") if cfg.text is not None else Guardrail(concept.guardrail_text, "guardrail.txt")
     timer = Timer()
     with stage_run(cfg, concept, out, cfg.to_dict() | {"out": str(out), "text": edit.text}, timer) as run:

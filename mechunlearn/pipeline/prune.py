@@ -13,12 +13,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from mechunlearn.activations.caching import neuron_stats
 from mechunlearn.concepts.folders import Concept, load_concept
-from mechunlearn.core.io import ensure_new_dir
-from mechunlearn.core.runs import Timer, default_out
+from mechunlearn.core.runs import Timer
 from mechunlearn.edits import NeuronAblation, is_live
 from mechunlearn.edits.neuron_ablation import mean_values
 from mechunlearn.evaluation.budget import choose_size
@@ -26,7 +23,7 @@ from mechunlearn.evaluation.plots import ranking_figure, top_table, write_html
 from mechunlearn.evaluation.report import markdown_table, stage_table
 from mechunlearn.models import HookedLM, arch_spec
 from mechunlearn.pipeline.config import PruneConfig
-from mechunlearn.pipeline.stage import export_model, finish, stage_run
+from mechunlearn.pipeline.stage import export_model, finish, new_run, stage_run
 from mechunlearn.pipeline.start import load_start
 from mechunlearn.ranking import Ranking, rank
 from mechunlearn.ranking.base import RANKERS
@@ -117,9 +114,7 @@ Load with `transformers.AutoModelForCausalLM.from_pretrained(<this folder>)`; no
 
 def prune(cfg: PruneConfig, *, print_fn=print) -> dict[str, Any]:
     """Run the whole prune job described by ``cfg``; returns the report (also written to disk)."""
-    torch.manual_seed(cfg.seed)
-    out = Path(cfg.out) if cfg.out else default_out("prune", Path(cfg.concept).name)
-    ensure_new_dir(out)
+    out = new_run(cfg, "prune")
     if cfg.ranking:
         Ranking.load(cfg.ranking)  # a missing or broken ranking folder fails before any work
     else:

@@ -67,6 +67,29 @@ class Run:
         return greedy_complete(self.model, self.cfg.test_prompts, 20) if self.cfg.test_prompts else []
 
 
+def new_run(cfg, command: str) -> Path:
+    """What every stage command does first: seed torch, and take ``cfg.out`` (default
+    ``runs/<command>-<concept>-<time>``), refused if it exists."""
+    import torch
+
+    from mechunlearn.core.io import ensure_new_dir
+    from mechunlearn.core.runs import default_out
+
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out) if cfg.out else default_out(command, Path(cfg.concept).name)
+    ensure_new_dir(out)
+    return out
+
+
+def checked_concept(name: str) -> Concept:
+    """The concept, its fact sets and corpora read now: a malformed file fails before any model loads."""
+    from mechunlearn.concepts.folders import load_concept
+
+    concept = load_concept(name)
+    _ = (concept.fact_sets, concept.forget_corpus, concept.retain_corpus)
+    return concept
+
+
 @contextlib.contextmanager
 def stage_run(cfg, concept: Concept, out: Path, config: dict, timer: Timer, loaded=None) -> Iterator[Run]:
     """Load the start (or take ``loaded``, the tuple :func:`load_start` returns), stage ``out``, evaluate before."""

@@ -11,18 +11,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from mechunlearn.concepts.folders import load_concept
 from mechunlearn.core.errors import MechUnlearnError
-from mechunlearn.core.runs import Timer, default_out
+from mechunlearn.core.runs import Timer
 from mechunlearn.evaluation.budget import RetainBudget
 from mechunlearn.evaluation.plots import training_figure, write_html
 from mechunlearn.evaluation.report import markdown_table, stage_table
-from mechunlearn.pipeline.stage import export_model, finish, stage_run
+from mechunlearn.pipeline.stage import checked_concept, export_model, finish, new_run, stage_run
 from mechunlearn.pipeline.unlearn_config import RECIPE, UnlearnConfig, default_localize_k
 from mechunlearn.ranking.base import Ranking
 from mechunlearn.training.data import UnlearnData, default_items, read_data_file
@@ -105,13 +103,8 @@ def _device_for(cfg: UnlearnConfig) -> UnlearnConfig:
 
 def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
     """Run the whole unlearn job described by ``cfg``; returns the report (also written to disk)."""
-    torch.manual_seed(cfg.seed)
-    out = Path(cfg.out) if cfg.out else default_out("unlearn", Path(cfg.concept).name)
-    from mechunlearn.core.io import ensure_new_dir
-
-    ensure_new_dir(out)
-    concept = load_concept(cfg.concept)
-    _ = (concept.fact_sets, concept.forget_corpus, concept.retain_corpus)  # malformed files fail now
+    out = new_run(cfg, "unlearn")
+    concept = checked_concept(cfg.concept)
     # 'synth' stands for the model's own corpus (mechunlearn synth), found once the model is loaded
     forget_items = [x for f in cfg.forget_data if f != "synth" for x in read_data_file(f)]
     retain_items = [x for f in cfg.retain_data if f != "synth" for x in read_data_file(f)]
