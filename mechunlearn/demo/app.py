@@ -67,7 +67,7 @@ def scorecard_rows(run: DemoRun) -> list[dict]:
 
 
 def main() -> None:
-    st.set_page_config(page_title="mechunlearn demo", layout="wide")
+    st.set_page_config(page_title="mechunlearn demo", layout="wide", initial_sidebar_state="expanded")
     args = arguments()
     try:
         base, runs = read_demo_runs(list(args["runs"]), args.get("model"))

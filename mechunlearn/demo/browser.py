@@ -84,11 +84,15 @@ class Page:
             time.sleep(0.5)
         raise MechUnlearnError(f"the page never showed {needles}; it shows: {self.text()[:300]!r}")
 
-    def wait_js(self, expression: str, timeout: float = 60.0) -> None:
-        """Wait until ``expression`` is true in the page."""
-        end = time.monotonic() + timeout
+    def wait_js(self, expression: str, timeout: float = 60.0, settle: float = 0.0) -> None:
+        """Wait until ``expression`` is true in the page (with ``settle``: and its text has not changed
+        for that many seconds, so a script still adding elements has finished)."""
+        end, last, since = time.monotonic() + timeout, None, time.monotonic()
         while time.monotonic() < end:
-            if self.js(expression):
+            text = self.text()
+            if text != last:
+                last, since = text, time.monotonic()
+            if self.js(expression) and time.monotonic() - since >= settle:
                 return
             time.sleep(0.3)
         raise MechUnlearnError(f"the page never made true: {expression}")
@@ -115,7 +119,7 @@ class Page:
         )
 
     def screenshot(self, path: str | Path) -> Path:
-        data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
+        data = self.call("Page.captureScreenshot", format="png")["data"]
         Path(path).write_bytes(base64.b64decode(data))
         return Path(path)
 

@@ -113,7 +113,7 @@ def test_real_server_screenshot(pruned_run, tmp_path):
             page.type_into("textarea", PROMPT)
             page.wait_js(page.button_enabled("Generate"))  # the rerun after typing enables it
             page.click_button("Generate")
-            page.wait_js("(document.body.innerText.match(/generated in/g) || []).length >= 2", timeout=300)
+            page.wait_js("(document.body.innerText.match(/generated in/g) || []).length >= 2", timeout=300, settle=3.0)
             text = page.text()
             shot = page.screenshot(tmp_path / "demo.png")
         assert "Polyjuice" in text  # the base model's answer (the pruned model gives its own)
