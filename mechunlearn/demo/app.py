@@ -13,8 +13,10 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.demo.runs import DemoRun, read_demo_runs, ready_prompts
@@ -114,6 +116,11 @@ def main() -> None:
                 if run.top_units:
                     with st.expander("Top units of its ranking"):
                         st.dataframe(run.top_units, hide_index=True)
+                for page, label in (("ranking.html", "Ranking figure"), ("training.html", "Training curve")):
+                    path = Path(run.folder) / page
+                    if path.is_file():  # the run's own plotly page (plotly.js inline: nothing fetched)
+                        with st.expander(label):
+                            components.html(path.read_text(encoding="utf-8"), height=520, scrolling=True)
 
 
 main()

@@ -55,6 +55,7 @@ def test_one_generation_per_column_and_the_scorecard(monkeypatch, pruned_run):
     card = at.columns[1].table[0].value
     assert "concept facts, MC (known)" in list(card["figure"]) and card["after"].notna().all()
     assert "mechunlearn prune --config" in at.columns[1].code[0].value
+    assert "Ranking figure" in [e.label for e in at.columns[1].expander]  # the run's own ranking page
     # a ready-made prompt fills the prompt box
     at.selectbox(key="kind").set_value("Try a jailbreak").run()
     assert at.text_area[0].value == ready_prompts("harry_potter")["Try a jailbreak"][0]
