@@ -64,6 +64,36 @@ def read_run(folder: str | Path) -> RunSummary:
     )
 
 
+def label_positions(points: list[tuple[float, float, str]], xrange: tuple[float, float]) -> list[str]:
+    """A text position per point (above, below, left or right of it) so that names of runs close together
+    do not print on top of each other: each in turn takes the side whose label box overlaps least with
+    the markers and the labels already placed (in the plot's unit square; ~7 px a character on ~700 px)."""
+    sides = {"top center": (0, 1), "bottom center": (0, -1), "middle right": (1, 0), "middle left": (-1, 0)}
+    span = (xrange[1] - xrange[0]) or 1.0
+    marks = [((x - xrange[0]) / span, y / 1.1) for x, y, _ in points]
+    boxes: list[tuple[float, float, float, float]] = [
+        (mx - 0.01, my - 0.015, mx + 0.01, my + 0.015) for mx, my in marks
+    ]
+    out = []
+    for (mx, my), (_, _, name) in zip(marks, points, strict=True):
+        w, h = 0.01 * len(name), 0.035
+
+        def box(dx, dy, mx=mx, my=my, w=w, h=h):
+            cx, cy = mx + dx * (w / 2 + 0.012), my + dy * (h / 2 + 0.015)
+            return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+        def clash(b):
+            inside = max(0.0, -b[0]) + max(0.0, b[2] - 1.0)  # a label off the plot counts against it
+            return inside + sum(
+                max(0.0, min(b[2], o[2]) - max(b[0], o[0])) * max(0.0, min(b[3], o[3]) - max(b[1], o[1])) for o in boxes
+            )
+
+        best = min(sides, key=lambda k: clash(box(*sides[k])))
+        boxes.append(box(*sides[best]))
+        out.append(best)
+    return out
+
+
 def table_rows(runs: list[RunSummary]) -> tuple[list[str], list[list[Any]]]:
     """Header and one row per run: every scorecard figure any run has, in the scorecard's order."""
     keys = [k for k, _ in ROWS if any(k in r.card for r in runs)]
@@ -104,13 +134,17 @@ def compare_figure(runs: list[RunSummary]):
         ),
     )
     pts = [r for r in runs if "forget.mc" in r.card and "keep.mc" in r.card]
+    budgets = {r.max_retain_drop for r in runs if r.max_retain_drop is not None}
     fig.add_trace(
         go.Scatter(
             x=[r.card["keep.mc"] for r in pts],
             y=[r.card["forget.mc"] for r in pts],
             mode="markers+text",
             text=[r.name for r in pts],
-            textposition="top center",
+            textposition=label_positions(
+                [(r.card["keep.mc"], r.card["forget.mc"], r.name) for r in pts],
+                (min([r.card["keep.mc"] for r in pts] + [1 - b for b in budgets], default=0.9) - 0.03, 1.04),
+            ),
             marker={"size": 11, "color": "#2471a3"},
             customdata=[r.command for r in pts],
             hovertemplate="%{text}<br>keep %{x:.3f}, forget %{y:.3f}<br>%{customdata}<extra></extra>",
@@ -132,7 +166,6 @@ def compare_figure(runs: list[RunSummary]):
             row=1,
             col=1,
         )
-    budgets = {r.max_retain_drop for r in runs if r.max_retain_drop is not None}
     for b in sorted(budgets):
         fig.add_vline(
             x=1 - b,

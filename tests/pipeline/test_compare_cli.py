@@ -48,3 +48,12 @@ def test_compare_refuses_a_folder_without_a_report(monkeypatch, capsys, tmp_path
     code, _, err = run_cli(monkeypatch, capsys, "compare", tmp_path / "notes", "--out", tmp_path / "cmp")
     assert code == 2 and "notes" in err and "report.json" in err
     assert not (tmp_path / "cmp").exists()
+
+
+def test_names_of_runs_close_together_go_to_different_sides():
+    from mechunlearn.evaluation.compare import label_positions
+
+    close = [(0.98, 0.90, "gemma-3-270m-prune"), (0.98, 0.87, "gemma-3-270m-rmu")]
+    first, second = label_positions(close, (0.94, 1.04))
+    assert first == "top center" and second != "top center"  # above the lower point is the upper one's name
+    assert label_positions([(0.95, 0.5, "a"), (0.99, 0.1, "b")], (0.94, 1.04)) == ["top center"] * 2  # apart: above
