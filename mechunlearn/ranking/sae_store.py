@@ -20,7 +20,7 @@ from mechunlearn.models.hooked import HookedLM, model_slug
 from mechunlearn.ranking.base import FEATURE_RANKERS, Ranking
 from mechunlearn.ranking.data import probing_items
 from mechunlearn.ranking.sae_data import feature_stats, top_contexts
-from mechunlearn.ranking.store import _store, concept_hash, known_part
+from mechunlearn.ranking.store import _store, concept_hash, edits_part, known_part, slot
 from mechunlearn.saes.loading import check_sae_fits, sae_fingerprint
 
 FEATURE_METHODS_DEFAULT = "sae-activation"
@@ -63,12 +63,11 @@ def rank_features(
     method = FEATURE_RANKERS.canonical(method)
     cfg = FEATURE_RANKERS.build_config(method, options)
     hook = check_sae_fits(sae, model, sae_ref)
-    fp, sfp = model.fingerprint(), sae_fingerprint(sae)
-    payload = json.dumps(
-        [method, dataclasses.asdict(cfg), fp, sfp, concept_hash(concept), known_part(cfg, concept)], sort_keys=True
-    )
+    fp, sfp, edits = model.fingerprint(), sae_fingerprint(sae), edits_part(model)
+    parts = [method, dataclasses.asdict(cfg), fp, sfp, concept_hash(concept), known_part(cfg, concept)]
+    payload = json.dumps(parts + ([edits] if edits else []), sort_keys=True)
     key = hashlib.sha256(payload.encode()).hexdigest()[:16]
-    folder = (store or probes_dir()) / model_slug(model) / concept.name / f"sae-{hook}" / method
+    folder = (store or probes_dir()) / model_slug(model) / concept.name / f"sae-{hook}" / slot(method, edits)
 
     def compute() -> Ranking:
         ranking = FEATURE_RANKERS.get(method)(model, sae, concept, cfg)

@@ -24,10 +24,15 @@ from mechunlearn.ranking.base import RANKERS, Ranking
 log = logging.getLogger(__name__)
 
 
+# concept files no ranking reads: adding or editing one must not make every stored ranking stale
+NOT_RANKED = frozenset({"entities.txt", "anchors.tsv", "guardrail.txt", "title.txt"})
+
+
 def concept_hash(concept: Concept) -> str:
+    """A hash of the concept folder's files that rankings read (its top-level files but ``NOT_RANKED``)."""
     h = hashlib.sha256()
     for f in sorted(concept.path.iterdir()):
-        if f.is_file():
+        if f.is_file() and f.name not in NOT_RANKED:
             h.update(f.name.encode())
             h.update(f.read_bytes())
     return h.hexdigest()[:16]
@@ -38,11 +43,24 @@ def known_part(cfg: object, concept: Concept) -> dict | None:
     return concept.known if getattr(cfg, "reads_facts", False) else None
 
 
-def ranking_key(method: str, cfg: object, fingerprint: str, concept: Concept) -> str:
-    payload = json.dumps(
-        [method, dataclasses.asdict(cfg), fingerprint, concept_hash(concept), known_part(cfg, concept)], sort_keys=True
-    )
+def edits_part(model: HookedLM) -> list[dict]:
+    """The edits in force as hooks (an SAE clamp, a guardrail, pruned neurons kept in force): a ranking
+    computed through them is not the bare weights' ranking, which the fingerprint alone would say."""
+    return [e.to_dict() for e in model.edits]
+
+
+def ranking_key(method: str, cfg: object, fingerprint: str, concept: Concept, edits: list[dict] | None = None) -> str:
+    parts = [method, dataclasses.asdict(cfg), fingerprint, concept_hash(concept), known_part(cfg, concept)]
+    payload = json.dumps(parts + ([edits] if edits else []), sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def slot(name: str, edits: list[dict]) -> str:
+    """The store folder's name: the method's, or with edits in force ``<method>+edits-<hash>``, so a ranking
+    computed through edits never replaces the bare model's."""
+    if not edits:
+        return name
+    return f"{name}+edits-{hashlib.sha256(json.dumps(edits, sort_keys=True).encode()).hexdigest()[:8]}"
 
 
 def _store(folder: Path, key: str, compute, write_extra=None) -> Ranking:
@@ -81,9 +99,9 @@ def rank(
     """Rank the model's MLP neurons for ``concept``; returns the ranking and its store folder."""
     method = RANKERS.canonical(method)
     cfg = RANKERS.build_config(method, options)
-    fp = model.fingerprint()
-    key = ranking_key(method, cfg, fp, concept)
-    folder = (store or probes_dir()) / model_slug(model) / concept.name / method
+    fp, edits = model.fingerprint(), edits_part(model)
+    key = ranking_key(method, cfg, fp, concept, edits)
+    folder = (store or probes_dir()) / model_slug(model) / concept.name / slot(method, edits)
 
     def compute() -> Ranking:
         ranking = RANKERS.get(method)(model, concept, cfg)

@@ -82,6 +82,27 @@ def test_store_reuses_then_recomputes_when_inputs_change(planted, tmp_path, capl
             model.hf_model.transformer.h[0].mlp.c_fc.bias[0] -= 1.0
 
 
+def test_a_ranking_through_edits_never_replaces_the_bare_models(planted, tmp_path):
+    """A stack ranks with its edits in force (a clamp, pruned neurons): the weights' fingerprint is the
+    same, so the edits must key the ranking and give it its own folder."""
+    from mechunlearn.edits import NeuronAblation
+    from mechunlearn.ranking import Neuron
+
+    model, concept = planted
+    r1, bare = rank(model, concept, "probeless", store=tmp_path)
+    stamp = (bare / "ranking.json").stat().st_mtime_ns
+    model.edits.append(NeuronAblation([Neuron(1, 7)], "zero"))
+    try:
+        r2, edited = rank(model, concept, "probeless", store=tmp_path)
+    finally:
+        model.edits.clear()
+    assert edited != bare and edited.name.startswith("probeless+edits-")
+    assert r2.config["key"] != r1.config["key"] and (bare / "ranking.json").stat().st_mtime_ns == stamp
+    assert r2.scores[1, 7] != r1.scores[1, 7]  # the ablated neuron ranks differently through the edit
+    r3, again = rank(model, concept, "probeless", store=tmp_path)  # the bare model: its own ranking, reused
+    assert again == bare and r3.config["key"] == r1.config["key"]
+
+
 def test_unknown_method_and_option_are_clear_errors(planted, tmp_path):
     model, concept = planted
     with pytest.raises(MechUnlearnError, match=r"unknown ranking method 'nope'; valid: \['attribution'"):
