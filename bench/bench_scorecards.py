@@ -7,7 +7,9 @@ Each entry below runs as a user would, through the CLI, into ``bench/scorecard_r
 after, in the run's own report). The others run with the default checks, then
 ``mechunlearn evaluate --run <folder> --checks all --out <folder>-checks`` measures the run against
 its base model on the validation and test splits (the before-stage then measures only those splits,
-not train's too: about half the command's cost). ``{name}`` in a command is that entry's folder
+not train's too: about half the command's cost); once one such evaluation exists, the others read its
+base stage (``--base-from``: checked to be the same base model, concept, checks and known facts)
+instead of measuring it again. ``{name}`` in a command is that entry's folder
 (``unlearn --from`` a clamp run: a stack). A folder that already holds a report is read, not rerun.
 Writes ``bench/scorecard_runs/summary-<model>.json`` after every entry: its commands, scorecard,
 every check's own figures, seconds and the library versions. ``--table`` prints it as markdown.
@@ -69,6 +71,16 @@ def ensure(model: str, name: str) -> list[str]:
     return cmd
 
 
+def base_from(model: str, name: str) -> list[str]:
+    """``--base-from`` the first finished evaluation of another entry whose base stage was measured."""
+    for other in COMMANDS:
+        checks = folder(model, other).with_name(folder(model, other).name + "-checks")
+        if other != name and (checks / "report.json").is_file():
+            if "base_from" not in json.loads((checks / "report.json").read_text()):
+                return ["--base-from", str(checks.relative_to(ROOT))]
+    return []
+
+
 def run(model: str, name: str) -> dict:
     cmd = ensure(model, name)
     out = folder(model, name)
@@ -79,9 +91,9 @@ def run(model: str, name: str) -> dict:
         checks = out.with_name(out.name + "-checks")
         ev = ["mechunlearn", "evaluate", "--run", str(out.relative_to(ROOT)), "--checks", "all"]
         if not (checks / "report.json").is_file():
-            mechunlearn([*ev, "--out", str(checks.relative_to(ROOT))])
-        commands.append(" ".join(ev))
+            mechunlearn([*ev, *base_from(model, name), "--out", str(checks.relative_to(ROOT))])
         evaluated = json.loads((checks / "report.json").read_text())
+        commands.append(" ".join(ev + (["--base-from", evaluated["base_from"]] if "base_from" in evaluated else [])))
     first, last = evaluated["stages"][0], evaluated["stages"][-1]
     return {
         "command": " && ".join(commands),

@@ -342,6 +342,12 @@ def evaluate_cmd(
     run: Path | None = typer.Option(
         None, help="A prune / clamp / unlearn output folder: measured against its base model (instead of --model)."
     ),
+    base_from: Path | None = typer.Option(
+        None,
+        "--base-from",
+        help="With --run: an earlier `evaluate --run` folder of the same base model, concept and checks; "
+        "its base stage is reused instead of measured again.",
+    ),
     checks: str | None = typer.Option(
         None,
         help=f"Comma-separated checks, or 'all': {choices(EVALUATION_CHECKS)}. "
@@ -371,6 +377,7 @@ def evaluate_cmd(
         concept=concept,
         model=model,
         run=str(run) if run else None,
+        base_from=str(base_from) if base_from else None,
         out=str(out) if out else None,
         device=device,
         dtype=dtype,

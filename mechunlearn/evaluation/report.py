@@ -61,6 +61,12 @@ class EvalSets:
             known_splits,
         )
 
+    def recall(self, metrics: dict[str, float]) -> None:
+        """Continue from a first stage read back instead of measured (``evaluate --base-from``): what the
+        checks keep from it for the later stages (e.g. MIA's reference AUC)."""
+        for c in self._checks:
+            c.recall(self.memory, metrics)
+
     def measure(
         self,
         model: HookedLM,

@@ -16,6 +16,21 @@ import torch
 from mechunlearn.models.hooked import HookedLM
 
 
+def _how(model: HookedLM, temperature: float, top_p: float) -> dict:
+    """HF ``generate``'s decoding arguments: greedy at temperature 0, else nucleus sampling (no top-k)."""
+    tok = model.tokenizer
+    how = (
+        {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
+        if temperature > 0
+        else {"do_sample": False}
+    )
+    return {
+        "pad_token_id": tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+        "use_cache": True,
+        **how,
+    }
+
+
 @torch.no_grad()
 def generate_ids(
     model: HookedLM,
@@ -32,19 +47,12 @@ def generate_ids(
     tok, out = model.tokenizer, []
     if temperature > 0 and seed is not None:
         torch.manual_seed(seed)
-    sample = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
-    how = sample if temperature > 0 else {"do_sample": False}
     for i in range(0, len(prompts), batch_size):
         seqs = [model.encode(p)[-(model.n_ctx - max_new_tokens) :] for p in prompts[i : i + batch_size]]
         ids, mask = model.pad(seqs, side="left")
         with model.hooked():
             gen = model.hf_model.generate(
-                input_ids=ids,
-                attention_mask=mask,
-                max_new_tokens=max_new_tokens,
-                pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
-                use_cache=True,
-                **how,
+                input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, **_how(model, temperature, top_p)
             )
         for s, g in zip(seqs, gen, strict=True):
             new = g[ids.shape[1] :].tolist()
@@ -63,11 +71,6 @@ def stream(model: HookedLM, prompt: str, max_new_tokens: int, *, temperature: fl
     tok = model.tokenizer
     if temperature > 0 and seed is not None:
         torch.manual_seed(seed)
-    how = (
-        {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
-        if temperature > 0
-        else {"do_sample": False}
-    )
     ids, mask = model.pad([model.encode(prompt)[-(model.n_ctx - max_new_tokens) :]], side="left")
     streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
     failed: list[BaseException] = []
@@ -77,8 +80,7 @@ def stream(model: HookedLM, prompt: str, max_new_tokens: int, *, temperature: fl
             with torch.no_grad(), model.hooked():
                 model.hf_model.generate(
                     input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, streamer=streamer,
-                    pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
-                    use_cache=True, **how,
+                    **_how(model, temperature, top_p),
                 )  # fmt: skip
         except BaseException as e:  # surfaced in the caller's thread
             failed.append(e)

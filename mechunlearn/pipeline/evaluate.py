@@ -2,7 +2,10 @@
 
 ``--model M`` measures one model (recording which facts it knows). ``--run DIR`` measures the
 run's base model and the run (its edits in force), on the facts the base model knew as the run
-recorded them, so every check has its before and after and the scorecard its ratios. The folder
+recorded them, so every check has its before and after and the scorecard its ratios. Runs of one
+base model share that base stage: ``--base-from`` an earlier ``evaluate --run`` folder reuses its
+figures when its base model, concept, checks (with their options), dtype and known facts are this
+one's (one error naming what differs otherwise); the report says where they came from. The folder
 written holds ``config.json``, ``run.log``, ``report.json`` (every metric, the scorecard, the
 seconds each check took) and what the checks saw (``checks/``).
 """
@@ -32,6 +35,8 @@ class EvaluateConfig(JsonConfig, CheckOptions):
     concept: concept name or folder.
     model: checkpoint folder, .gguf file, real model name or hub id (``None``: the bundled model).
     run: a prune / clamp / unlearn output folder, measured against its base model (instead of ``model``).
+    base_from: with ``run``: an earlier ``evaluate --run`` folder of the same base model whose base stage is
+        reused instead of measured again.
     out: new output folder (default ``runs/evaluate-<concept>-<time>``).
     device, dtype: as elsewhere.
     """
@@ -39,6 +44,7 @@ class EvaluateConfig(JsonConfig, CheckOptions):
     concept: str = "harry_potter"
     model: str | None = None
     run: str | None = None
+    base_from: str | None = None
     out: str | None = None
     device: str | None = None
     dtype: str = "float32"
@@ -46,6 +52,8 @@ class EvaluateConfig(JsonConfig, CheckOptions):
     def __post_init__(self) -> None:
         if self.model is not None and self.run is not None:
             raise MechUnlearnError("give either --model or --run, not both")
+        if self.base_from is not None and self.run is None:
+            raise MechUnlearnError("--base-from reuses the base stage of a run's evaluation: it needs --run")
 
 
 def evaluate_job(cfg: EvaluateConfig, *, print_fn=print, as_json: bool = False) -> dict[str, Any]:
@@ -68,6 +76,10 @@ def evaluate_job(cfg: EvaluateConfig, *, print_fn=print, as_json: bool = False) 
                 ("base", lambda: load_model(None if base == "bundled" else base, device=cfg.device, dtype=cfg.dtype)),
                 ("run", lambda: load_stack(cfg.run, device=cfg.device, dtype=cfg.dtype)[0]),
             ]
+            if cfg.base_from:
+                stages.append(reused_base_stage(Path(cfg.base_from), base_identity(cfg, concept, stack, evals.names)))
+                evals.recall(stages[0]["metrics"])
+                targets = targets[1:]
         else:
             targets = [("model", lambda: load_model_or_run(cfg.model, device=cfg.device, dtype=cfg.dtype))]
         for name, load in targets:
@@ -86,6 +98,7 @@ def evaluate_job(cfg: EvaluateConfig, *, print_fn=print, as_json: bool = False) 
             "known": known_counts(evals.known or {}),
             "seconds": seconds,
             "check_seconds": evals.seconds,
+            **({"base_from": cfg.base_from} if cfg.base_from else {}),
         }
         write_json(tmp / "report.json", report)
     if as_json:
@@ -96,3 +109,46 @@ def evaluate_job(cfg: EvaluateConfig, *, print_fn=print, as_json: bool = False) 
         print_fn("evaluated in " + ", ".join(f"{n} {s:.1f} s" for n, s in seconds.items()))
         print_fn(f"wrote {out}")
     return report
+
+
+def base_identity(cfg: EvaluateConfig, concept, stack: dict[str, Any], checks: list[str]) -> dict[str, Any]:
+    """What a base stage's figures depend on, besides the code: compared before one is reused."""
+    return {
+        "base model": stack["base_model"],
+        "concept": str(Path(concept.path).resolve()),
+        "checks": checks,
+        "check options": cfg.check_options or {},
+        "dtype": cfg.dtype,
+        "known facts": stack.get("known"),
+    }
+
+
+def reused_base_stage(folder: Path, identity: dict[str, Any]) -> dict[str, Any]:
+    """The base stage of an earlier ``evaluate --run`` folder, after checking it measured the same thing."""
+    from mechunlearn.edits.stack import read_stack
+    from mechunlearn.evaluation.checks import make_checks
+
+    not_one = MechUnlearnError(f"--base-from {folder}: not a finished `mechunlearn evaluate --run` folder")
+    if not (folder / "config.json").is_file() or not (folder / "report.json").is_file():
+        raise not_one
+    earlier = EvaluateConfig.from_file(folder / "config.json")
+    try:
+        report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise MechUnlearnError(f"{folder / 'report.json'}:{e.lineno}: malformed JSON ({e.msg})") from e
+    if earlier.run is None or report.get("stages", [{}])[0].get("name") != "base":
+        raise not_one
+    theirs = base_identity(
+        earlier,
+        load_concept(earlier.concept),
+        read_stack(earlier.run),
+        [c.name for c in make_checks(earlier.checks, earlier.check_options)],
+    )
+    differ = [k for k in identity if identity[k] != theirs[k]]
+    if differ:
+        raise MechUnlearnError(
+            f"--base-from {folder} measured another base stage: its {', '.join(differ)} "
+            f"({'; '.join(str(theirs[k]) for k in differ)}) differ from this run's "
+            f"({'; '.join(str(identity[k]) for k in differ)})"
+        )
+    return report["stages"][0]

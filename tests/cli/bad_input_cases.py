@@ -138,6 +138,7 @@ RUNNER = [
     ("sae-is-a-model", ["clamp", "--sae", "{tiny}", "--out", OUT], 2, ["gpt2-only"]),
     ("sae-wrong-model", ["clamp", "--model", "{tiny}", "--out", OUT], 2, ["SAE"]),
     # -- evaluate
+    ("evaluate-base-from-no-run", ["evaluate", "--base-from", F, "--out", OUT], 2, ["--base-from", "--run"]),
     ("evaluate-check-unknown", ["evaluate", "--checks", "facts,magic", "--out", OUT], 2, ["'magic'", "familiarity"]),
     (
         "evaluate-check-data-missing",

@@ -28,6 +28,20 @@ def test_evaluate_a_run_measures_its_base_and_the_run(monkeypatch, capsys, tmp_p
     table = stdout.splitlines()
     assert table[0].split() == ["metric", "base", "run"] and table[1].startswith("scorecard.forget.mc")
 
+    # a second evaluation of a run of that base reuses the base stage: the same report, the base not measured
+    again = tmp_path / "again"
+    args = ["evaluate", "--run", run, "--checks", "facts,mia", "-c", "mia.max_tokens=32", "--out", again]
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--base-from", out)
+    assert code == 0, err
+    reused = json.loads((again / "report.json").read_text())
+    assert reused["stages"] == report["stages"] and reused["scorecard"] == report["scorecard"]
+    assert list(reused["seconds"]) == ["run"] and reused["base_from"] == str(out)
+    assert not (again / "checks" / "mia-base.json").exists()
+    # other checks measured another base stage: refused, naming what differs
+    args[4] = "facts"
+    code, _, err = run_cli(monkeypatch, capsys, *args[:-1], tmp_path / "refused", "--base-from", out)
+    assert code == 2 and "checks" in err and "['facts', 'mia']" in err and not (tmp_path / "refused").exists()
+
 
 def test_stage_commands_run_the_checks_asked_for(monkeypatch, capsys, tmp_path):
     run = tmp_path / "pruned"

@@ -101,6 +101,10 @@ class Check:
     def run(self, model: HookedLM, ctx: CheckContext) -> dict[str, float]:
         raise NotImplementedError
 
+    def recall(self, memory: dict[str, Any], metrics: dict[str, float]) -> None:
+        """Put in ``memory`` what :meth:`run` would have kept from a stage that is read back, not measured
+        (its reported ``metrics``); a check that keeps nothing from one stage to the next does nothing."""
+
 
 CHECKS: Registry[type[Check]] = Registry("evaluation check")
 

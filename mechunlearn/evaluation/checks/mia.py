@@ -104,3 +104,6 @@ class MIA(Check):
         out["mia.members"], out["mia.nonmembers"] = float(len(members)), float(len(held))
         ctx.write("mia", {"members": seen, "nonmembers": unseen})
         return out
+
+    def recall(self, memory, metrics):
+        memory.setdefault("mia_auc", {a: metrics[f"mia.{a}.auc"] for a in ATTACKS})
