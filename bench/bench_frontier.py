@@ -9,7 +9,10 @@ committed), with the default checks. Its record — one line of ``bench/frontier
 appended as soon as the run ends, so the sweep resumes where it stopped — keeps the command, the
 validation figures the choice is made on and the test figures it is reported on, the seconds and
 the library versions. ``{synth}`` entries need ``mechunlearn synth --model M`` first (run here
-before them); ``{name}`` in a command is that entry's folder (a stack).
+before them); ``{name}`` in a command is that entry's folder (a stack). An entry whose command is one
+of ``bench_scorecards.py``'s (recipe, prune, clamp, the stacks, rmu, simnpo: the same command, there
+with more checks, which do not change what is trained) reads that run's report instead of training
+it again; its record names that folder.
 
 On validation: forget = the share of the known concept MC items lost; keep cost = the largest of the
 other MC items lost, the relative loss of other facts' greedy completion and the retain perplexity
@@ -26,6 +29,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench_scorecards import COMMANDS as SCORECARD_COMMANDS
+from bench_scorecards import command as scorecard_command
+from bench_scorecards import folder as scorecard_folder
 
 from mechunlearn.core.versions import library_versions
 
@@ -94,16 +101,27 @@ def keep_cost(fig: dict) -> float:
     return max(fig[k] / t for k, t in TARGETS.items())
 
 
+def shared_run(model: str, concept: str, name: str, args: list[str]) -> Path | None:
+    """The scorecard bench's folder of the same command, when it holds a finished run."""
+    same = SCORECARD_COMMANDS.get(name, ([],))[0] == args and concept == "harry_potter"
+    out = scorecard_folder(model, name)
+    return out if same and (out / "report.json").is_file() else None
+
+
 def run(model: str, concept: str, name: str, args: list[str], record: Path) -> None:
-    out = folder(model, name)
-    cmd = command(model, concept, args)
+    shared = shared_run(model, concept, name, args)
+    out, cmd = (
+        (shared, scorecard_command(model, name)[1:]) if shared else (folder(model, name), command(model, concept, args))
+    )
     if "synth" in args:
         subprocess.run([EXE, "synth", "--model", model, "--concept", concept], check=True, cwd=ROOT)
     t = time.perf_counter()
     if not (out / "report.json").is_file():
         subprocess.run([EXE, *cmd, "--out", str(out)], check=True, cwd=ROOT)
     report = json.loads((out / "report.json").read_text())
-    line = {"name": name, "command": "mechunlearn " + " ".join(cmd), "seconds": round(time.perf_counter() - t, 1)}
+    seconds = report["timing"]["total"] if shared else round(time.perf_counter() - t, 1)
+    line = {"name": name, "command": "mechunlearn " + " ".join(cmd), "folder": str(out.relative_to(ROOT))}
+    line["seconds"] = seconds
     line |= figures(report) | {"timing": report.get("timing"), "versions": library_versions()}
     with record.open("a", encoding="utf-8") as f:
         f.write(json.dumps(line) + "\n")
