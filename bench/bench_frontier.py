@@ -8,8 +8,9 @@ Each entry of SWEEP is the CLI command a user runs, into ``bench/frontier_runs/<
 committed), with the default checks. Its record — one line of ``bench/frontier/<model>.jsonl``,
 appended as soon as the run ends, so the sweep resumes where it stopped — keeps the command, the
 validation figures the choice is made on and the test figures it is reported on, the seconds and
-the library versions. ``{synth}`` entries need ``mechunlearn synth --model M`` first (run here
-before them); ``{name}`` in a command is that entry's folder (a stack). An entry whose command is one
+the library versions. Entries on the synthetic corpus (and relabel, on its answers) need
+``mechunlearn synth --model M`` first (run here before them); ``{name}`` in a command is that
+entry's folder (a stack). An entry whose command is one
 of ``bench_scorecards.py``'s (recipe, prune, clamp, the stacks, rmu, simnpo: the same command, there
 with more checks, which do not change what is trained) reads that run's report instead of training
 it again; its record names that folder.
@@ -40,27 +41,28 @@ ROOT = Path(__file__).resolve().parent.parent
 EXE = str(Path(sys.executable).with_name("mechunlearn"))
 SAE = "saes/{model}/blocks.12.hook_resid_post"
 SYNTH = ["--forget-data", "synth", "--retain-data", "synth"]
-SWEEP: list[tuple[str, list[str]]] = [
+SWEEP: list[tuple[str, list[str]]] = [  # in the order they run: no synthetic corpus needed first
     ("guardrail", ["guardrail"]),
-    ("guardrail-bake", ["guardrail", "--bake", "--distill-option", "lr=1e-4", "--distill-option", "epochs=2"]),
     ("prune", ["prune"]),
-    ("prune-b10", ["prune", "--max-retain-drop", "0.1"]),
     ("clamp", ["clamp", "--sae", SAE]),
-    ("recipe-lr5e-5", ["unlearn", "--lr", "5e-5"]),
     ("recipe", ["unlearn"]),
-    ("recipe-lr2e-4", ["unlearn", "--lr", "2e-4"]),
-    ("recipe-synth", ["unlearn", *SYNTH]),
     ("clamp-recipe", ["unlearn", "--from", "{clamp}"]),
-    ("prune-recipe", ["unlearn", "--from", "{prune}"]),
-    ("npo", ["unlearn", "--method", "npo"]),
-    ("simnpo", ["unlearn", "--method", "simnpo"]),
-    ("simnpo-lr1e-4", ["unlearn", "--method", "simnpo", "--lr", "1e-4"]),
     ("rmu", ["unlearn", "--method", "rmu"]),
-    ("rmu-synth", ["unlearn", "--method", "rmu", *SYNTH]),
+    ("simnpo", ["unlearn", "--method", "simnpo"]),
+    ("prune-recipe", ["unlearn", "--from", "{prune}"]),
+    ("clamp-b02", ["clamp", "--sae", SAE, "--max-retain-drop", "0.02"]),
     ("whp", ["unlearn", "--method", "whp"]),
+    ("prune-b10", ["prune", "--max-retain-drop", "0.1"]),
+    ("recipe-lr5e-5", ["unlearn", "--lr", "5e-5"]),
+    ("recipe-lr2e-4", ["unlearn", "--lr", "2e-4"]),
     ("whp-a2", ["unlearn", "--method", "whp", "-o", "alpha=2"]),
-    ("whp-synth", ["unlearn", "--method", "whp", *SYNTH]),
+    ("npo", ["unlearn", "--method", "npo"]),
+    ("simnpo-lr1e-4", ["unlearn", "--method", "simnpo", "--lr", "1e-4"]),
+    ("guardrail-bake", ["guardrail", "--bake", "--distill-option", "lr=1e-4", "--distill-option", "epochs=2"]),
     ("relabel", ["unlearn", "--method", "relabel"]),
+    ("recipe-synth", ["unlearn", *SYNTH]),
+    ("rmu-synth", ["unlearn", "--method", "rmu", *SYNTH]),
+    ("whp-synth", ["unlearn", "--method", "whp", *SYNTH]),
     ("relabel-lr1e-4", ["unlearn", "--method", "relabel", "--lr", "1e-4"]),
 ]
 
@@ -113,7 +115,7 @@ def run(model: str, concept: str, name: str, args: list[str], record: Path) -> N
     out, cmd = (
         (shared, scorecard_command(model, name)[1:]) if shared else (folder(model, name), command(model, concept, args))
     )
-    if "synth" in args:
+    if "synth" in args or "relabel" in args:  # relabel trains on the synthetic answers
         subprocess.run([EXE, "synth", "--model", model, "--concept", concept], check=True, cwd=ROOT)
     t = time.perf_counter()
     if not (out / "report.json").is_file():
