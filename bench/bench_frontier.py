@@ -2,7 +2,7 @@
 
     nohup .venv/bin/python bench/bench_frontier.py --model gemma-3-270m > bench/frontier-gemma.log 2>&1 &
     .venv/bin/python bench/bench_frontier.py --model gemma-3-270m --table      # the records as markdown
-    .venv/bin/python bench/bench_frontier.py --model gemma-3-270m --plot       # frontier.html (+ .png)
+    .venv/bin/python bench/bench_frontier.py --model gemma-3-270m --plot       # <model>.html and .png (Chromium)
 
 Each entry of SWEEP is the CLI command a user runs, into ``bench/frontier_runs/<model>/<name>/`` (not
 committed), with the default checks. Its record — one line of ``bench/frontier/<model>.jsonl``,
@@ -180,12 +180,22 @@ def main() -> None:
             f = sorted(front(rows), key=lambda r: r["validation"]["keep_cost"])
             fig.add_scatter(x=[r["validation"]["keep_cost"] for r in f], y=[r["validation"]["forget"] for r in f],
                             mode="lines", name="frontier")  # fmt: skip
+            if best:
+                b = next(r for r in rows if r["name"] == best)
+                fig.add_scatter(x=[b["validation"]["keep_cost"]], y=[b["validation"]["forget"]], mode="markers",
+                                marker={"symbol": "star", "size": 16}, name=f"default: {best}")  # fmt: skip
             fig.add_vline(x=a.budget, line_dash="dash", annotation_text=f"keep budget {a.budget}")
             fig.update_layout(title=f"Forget vs keep on {a.model} ({a.concept}), validation split",
                               xaxis_title="keep cost (largest of: other MC lost / 0.03, greedy / 0.05, ppl rise / 0.1)",
-                              yaxis_title="known concept MC items lost", width=1000, height=650)  # fmt: skip
-            fig.write_html(record.with_suffix(".html"), include_plotlyjs="cdn")
-            print(f"wrote {record.with_suffix('.html')}")
+                              yaxis_title="known concept MC items lost", width=1000, height=650,
+                              xaxis_rangemode="tozero")  # fmt: skip
+            # self-contained (no network), no toolbar in the picture
+            fig.write_html(record.with_suffix(".html"), include_plotlyjs=True, config={"displayModeBar": False})
+            png = record.with_suffix(".png")
+            subprocess.run(["chromium", "--headless", "--no-sandbox", "--hide-scrollbars", f"--screenshot={png}",
+                            "--window-size=1000,650", record.with_suffix(".html").as_uri()],
+                           check=True, capture_output=True)  # fmt: skip
+            print(f"wrote {record.with_suffix('.html')} and {png}")
         return
     done = {r["name"] for r in rows}
     for name, args in SWEEP:
