@@ -48,6 +48,9 @@ def prune_cmd(
     retrain: bool | None = typer.Option(
         None, "--retrain/--no-retrain", help="Fine-tune on concept-free data after pruning."
     ),
+    rank_option: list[str] = typer.Option(
+        [], "--rank-option", help="KEY=VALUE of the ranking method (e.g. forget_from=synth); repeatable."
+    ),
     ranking: Path | None = typer.Option(None, help="Use a stored ranking folder instead of ranking anew."),
     from_dir: Path | None = typer.Option(
         None, "--from", help="Continue from an earlier prune/clamp output folder (edits stack)."
@@ -76,6 +79,9 @@ def prune_cmd(
         "concept": concept,
         "model": model,
         "method": method,
+        "method_options": (base.get("method_options", {}) | parse_options(rank_option, "--rank-option"))
+        if rank_option
+        else None,
         "top_k": top_k,
         "ratio": ratio,
         "ablation": ablation,
@@ -111,6 +117,9 @@ def clamp_cmd(
     bake: bool | None = typer.Option(
         None, "--bake/--no-bake", help="Distil the clamped model into a plain HF checkpoint (model/)."
     ),
+    rank_option: list[str] = typer.Option(
+        [], "--rank-option", help="KEY=VALUE of the ranking method (e.g. forget_from=synth); repeatable."
+    ),
     ranking: Path | None = typer.Option(None, help="Use a stored feature ranking folder."),
     from_dir: Path | None = typer.Option(
         None, "--from", help="Continue from an earlier prune/clamp output folder (edits stack)."
@@ -145,6 +154,9 @@ def clamp_cmd(
         "model": model,
         "sae": sae,
         "method": method,
+        "method_options": (base.get("method_options", {}) | parse_options(rank_option, "--rank-option"))
+        if rank_option
+        else None,
         "top_k": top_k,
         "features": feats,
         "mode": mode,

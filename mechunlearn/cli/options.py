@@ -49,12 +49,18 @@ def merged(base: dict, given: dict, budget: dict, either: tuple[str, str]) -> di
     return base | given
 
 
-def parse_options(pairs: list[str]) -> dict:
+def rank_options(base: dict, pairs: list[str]) -> dict | None:
+    """A config file's ranking options (``method_options``) updated by ``--rank-option`` pairs; ``None``
+    when none is given."""
+    return (base.get("method_options", {}) | parse_options(pairs, "--rank-option")) if pairs else None
+
+
+def parse_options(pairs: list[str], flag: str = "--option") -> dict:
     """``-o KEY=VALUE`` pairs; values are read as JSON where they parse (numbers, true, null), else strings."""
     opts = {}
     for kv in pairs:
         if "=" not in kv:
-            raise MechUnlearnError(f"--option takes KEY=VALUE, got '{kv}'")
+            raise MechUnlearnError(f"{flag} takes KEY=VALUE, got '{kv}'")
         k, v = kv.split("=", 1)
         try:
             opts[k] = json.loads(v)

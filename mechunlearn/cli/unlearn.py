@@ -55,6 +55,9 @@ def unlearn_cmd(
         "--localize-from",
         help="A ranking folder (neurons or SAE features) to localize to. [K: 1/36 of the MLP neurons]",
     ),
+    rank_option: list[str] = typer.Option(
+        [], "--rank-option", help="KEY=VALUE of the localizing ranking (e.g. forget_from=synth); repeatable."
+    ),
     max_retain_drop: float | None = typer.Option(
         None,
         "--max-retain-drop",
@@ -101,6 +104,7 @@ def unlearn_cmd(
         "lora": None if lora is None else ("" if lora == LORA_DEFAULT else lora),
         "localize": localize,
         "localize_from": str(localize_from) if localize_from else None,
+        "localize_options": parse_options(rank_option, "--rank-option") or None,
         "forget_data": [str(p) for p in forget_data] or None,
         "retain_data": [str(p) for p in retain_data] or None,
         "forget_kind": forget_kind,

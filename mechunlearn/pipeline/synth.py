@@ -112,16 +112,3 @@ def _counts(c: dict) -> str:
         f"{c['passages']} passages, {c['keep']} keep-side passages, {c['questions']} questions, "
         f"{c['answers']} guardrailed answers; rejected {sum(c['rejected'].values())}"
     )
-
-
-def synth_data(model, concept, side: str) -> Path:
-    """The file ``--forget-data synth`` (passages) / ``--retain-data synth`` (keep side) stands for, or
-    (``answers``) the guardrailed answers ``relabel`` trains on."""
-    name = {"forget": "passages.jsonl", "retain": "keep.jsonl", "answers": "answers.jsonl"}[side]
-    path = synth_folder(model, concept) / name
-    if not path.is_file():
-        raise MechUnlearnError(
-            f"no synthetic corpus of model '{model.name}' and concept '{concept.name}' at {path.parent}; "
-            f"write it first: mechunlearn synth --concept {concept.name} --model {model.name}"
-        )
-    return path

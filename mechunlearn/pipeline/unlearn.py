@@ -37,7 +37,7 @@ def _ranking_for(cfg: UnlearnConfig, model, concept) -> tuple[Ranking, str]:
         return Ranking.load(cfg.localize_from), cfg.localize_from
     from mechunlearn.ranking import rank
 
-    ranking, folder = rank(model, concept, cfg.localize_method)
+    ranking, folder = rank(model, concept, cfg.localize_method, cfg.localize_options)
     return ranking, str(folder)
 
 
@@ -118,7 +118,7 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
     with timer("load"):
         loaded = load_start(cfg)
     model = loaded[0]
-    from mechunlearn.pipeline.synth import synth_data
+    from mechunlearn.synth.corpus import synth_data
 
     if "synth" in cfg.forget_data:
         forget_items += read_data_file(synth_data(model, concept, "forget"))

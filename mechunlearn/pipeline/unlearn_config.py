@@ -71,6 +71,7 @@ class UnlearnConfig(JsonConfig, CheckOptions):
         localize_from: a ranking folder (neurons or SAE features) to localise to instead of ranking anew
             (K: ``localize``, else the recipe's share of the MLP neurons).
         localize_method: the neuron ranking computed for ``localize`` without ``localize_from``.
+        localize_options: that ranking's options (``--rank-option``), e.g. ``forget_from=synth``.
         max_retain_drop: retain budget checked during training (``None``: off). 0.10, not ``prune``'s
             0.03: the budget's ``facts_lost`` counts lost *confidence* in the right choice, and on
             gemma-3-270m every configuration that forgot held-out facts cost the known retain facts
@@ -103,6 +104,7 @@ class UnlearnConfig(JsonConfig, CheckOptions):
     localize: int | None = None
     localize_from: str | None = None
     localize_method: str = "attribution"
+    localize_options: dict[str, Any] = field(default_factory=dict)
     max_retain_drop: float | None = DEFAULT_UNLEARN_MAX_RETAIN_DROP
     forget_data: list[str] = field(default_factory=list)
     retain_data: list[str] = field(default_factory=list)
@@ -132,6 +134,10 @@ class UnlearnConfig(JsonConfig, CheckOptions):
             raise MechUnlearnError(f"max_len must be at least 2 tokens, got {self.max_len}")
         check_budget(self.max_retain_drop)
         check_choices(self)
+        if self.localize_options:
+            from mechunlearn.ranking import RANKERS
+
+            RANKERS.build_config(self.localize_method, self.localize_options)  # an unknown option: one error now
         self.make_method()  # unknown method / option, lr <= 0, steps < 1: one error now
         if self.lora is not None:
             LoraSpec.parse(self.lora)

@@ -10,7 +10,11 @@ selective pruning's forget/retain importance ratio (Pochinkov & Schoots 2024) in
 attribution space. A neuron ranks high only if the concept's answers need it far more than
 retain answers and retain text do, whichever way it moves them, so the units everything
 leans on (massive activations, attention sinks, neurons every token uses) rank last. ``score="difference"``
-is ``F - retain_weight * R`` (the earlier default, tuned on the bundled model). Gradients
+is ``F - retain_weight * R`` (the earlier default, tuned on the bundled model). ``forget_from``
+says what ``F`` is taken on: the forget facts' answers (``facts``), the model's own passages about
+the concept (``synth``: ``mechunlearn synth``'s corpus, ``sum_pos unit * grad`` of each passage's
+log-likelihood — what the model's own concept text needs, beyond the project's hand-written
+facts), or ``both`` (each scaled by its mean magnitude, then added). Gradients
 reach each neuron through everything downstream: the hook adds a zero tensor that requires
 grad instead of detaching the activation.
 """
@@ -39,6 +43,8 @@ class AttributionConfig:
     score: ``ratio`` (forget/retain importance ratio) or ``difference``.
     retain_texts: retain corpus passages (train split) whose needs ``ratio`` also protects.
     retain_weight: with ``difference``, weight of the retain facts' attribution subtracted.
+    forget_from: ``facts``, ``synth`` or ``both``: what the forget side's attribution is taken on.
+    synth_passages: with ``synth`` / ``both``, how many of the synthetic corpus' passages (its first).
     """
 
     def __post_init__(self) -> None:
@@ -50,6 +56,8 @@ class AttributionConfig:
     score: Literal["ratio", "difference"] = "ratio"
     retain_texts: int = 48
     retain_weight: float = 1.0
+    forget_from: Literal["facts", "synth", "both"] = "facts"
+    synth_passages: int = 256
 
 
 @dataclass
@@ -124,24 +132,55 @@ def fact_attribution(
 
 
 def text_attribution(
-    model: HookedLM, texts: list[str], batch_size: int, sites: list[Site] | None = None, max_tokens: int = 128
+    model: HookedLM,
+    texts: list[str],
+    batch_size: int,
+    sites: list[Site] | None = None,
+    max_tokens: int = 128,
+    absolute: bool = True,
 ) -> np.ndarray:
-    """Mean over ``texts`` of ``sum_pos |unit * grad|`` of the text's log-likelihood: how much the text needs a unit."""
+    """Mean over ``texts`` of ``sum_pos |unit * grad|`` of the text's log-likelihood: how much the text needs
+    a unit (``absolute=False``: the signed sum, how much the unit helps the text)."""
     seqs = [model.encode(t)[:max_tokens] for t in texts]
     head = len(model.special_prefix())
     targets = [list(range(max(head, 1), len(s))) for s in seqs]
-    return _attribution(model, seqs, targets, batch_size, sites, absolute=True)
+    return _attribution(model, seqs, targets, batch_size, sites, absolute=absolute)
+
+
+def synth_passages(model: HookedLM, concept: Concept, n: int) -> list[str]:
+    """The first ``n`` passages of the model's synthetic corpus of the concept (``mechunlearn synth``)."""
+    from mechunlearn.synth.corpus import synth_data
+    from mechunlearn.training.data import read_data_file
+
+    return [str(t) for t in read_data_file(synth_data(model, concept, "forget"))[:n]]
+
+
+def forget_attribution(
+    model: HookedLM, concept: Concept, cfg: AttributionConfig, sites: list[Site] | None
+) -> tuple[np.ndarray, dict]:
+    """``F`` per ``cfg.forget_from`` and what it was computed from."""
+    parts, info = [], {}
+    if cfg.forget_from in ("facts", "both"):
+        facts = concept.training_facts("forget", concept.known)
+        parts.append(fact_attribution(model, facts, cfg.batch_size, sites))
+        info["forget_facts"] = len(facts)
+    if cfg.forget_from in ("synth", "both"):
+        texts = synth_passages(model, concept, cfg.synth_passages)
+        parts.append(text_attribution(model, texts, cfg.batch_size, sites, absolute=False))
+        info["synth_passages"] = len(texts)
+    if len(parts) == 1:
+        return parts[0], info
+    return sum(p / max(np.abs(p).mean(), 1e-12) for p in parts), info
 
 
 def attribution_scores(
     model: HookedLM, concept: Concept, cfg: AttributionConfig, sites: list[Site] | None = None
 ) -> tuple[np.ndarray, dict]:
     """Scores ``[n_sites, d]`` per ``cfg.score`` (see the module docstring) and what they were computed from."""
-    forget_facts = concept.training_facts("forget", concept.known)
+    forget, info = forget_attribution(model, concept, cfg, sites)
     retain_facts = concept.training_facts("retain", concept.known)
-    forget = fact_attribution(model, forget_facts, cfg.batch_size, sites)
     retain = fact_attribution(model, retain_facts, cfg.batch_size, sites)
-    info = {"forget_facts": len(forget_facts), "retain_facts": len(retain_facts)}
+    info["retain_facts"] = len(retain_facts)
     if cfg.score == "difference":
         return forget - cfg.retain_weight * retain, info
     texts = concept.retain_split()[0][: cfg.retain_texts]

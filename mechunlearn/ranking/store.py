@@ -49,18 +49,34 @@ def edits_part(model: HookedLM) -> list[dict]:
     return [e.to_dict() for e in model.edits]
 
 
-def ranking_key(method: str, cfg: object, fingerprint: str, concept: Concept, edits: list[dict] | None = None) -> str:
+def synth_part(cfg: object, model: HookedLM, concept: Concept) -> str | None:
+    """The synthetic corpus' passages, hashed, for a method that reads them (``forget_from`` synth / both)."""
+    if getattr(cfg, "forget_from", "facts") == "facts":
+        return None
+    from mechunlearn.synth.corpus import synth_data
+
+    return hashlib.sha256(synth_data(model, concept, "forget").read_bytes()).hexdigest()[:16]
+
+
+def ranking_key(method: str, cfg: object, fingerprint: str, concept: Concept, edits: list[dict] | None = None,
+                synth: str | None = None) -> str:  # fmt: skip
     parts = [method, dataclasses.asdict(cfg), fingerprint, concept_hash(concept), known_part(cfg, concept)]
-    payload = json.dumps(parts + ([edits] if edits else []), sort_keys=True)
+    payload = json.dumps(parts + ([edits] if edits else []) + ([synth] if synth else []), sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def slot(name: str, edits: list[dict]) -> str:
-    """The store folder's name: the method's, or with edits in force ``<method>+edits-<hash>``, so a ranking
-    computed through edits never replaces the bare model's."""
-    if not edits:
-        return name
-    return f"{name}+edits-{hashlib.sha256(json.dumps(edits, sort_keys=True).encode()).hexdigest()[:8]}"
+def _short(x: object) -> str:
+    return hashlib.sha256(json.dumps(x, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def slot(name: str, edits: list[dict], cfg: object | None = None) -> str:
+    """The store folder's name: the method's; ``+options-<hash>`` when its options are not the defaults and
+    ``+edits-<hash>`` with edits in force, so neither ever replaces the bare model's default ranking."""
+    out = name
+    if cfg is not None and cfg != type(cfg)():
+        default = dataclasses.asdict(type(cfg)())
+        out += "+options-" + _short({k: v for k, v in dataclasses.asdict(cfg).items() if default[k] != v})
+    return out + (f"+edits-{_short(edits)}" if edits else "")
 
 
 def _store(folder: Path, key: str, compute, write_extra=None) -> Ranking:
@@ -100,8 +116,8 @@ def rank(
     method = RANKERS.canonical(method)
     cfg = RANKERS.build_config(method, options)
     fp, edits = model.fingerprint(), edits_part(model)
-    key = ranking_key(method, cfg, fp, concept, edits)
-    folder = (store or probes_dir()) / model_slug(model) / concept.name / slot(method, edits)
+    key = ranking_key(method, cfg, fp, concept, edits, synth_part(cfg, model, concept))
+    folder = (store or probes_dir()) / model_slug(model) / concept.name / slot(method, edits, cfg)
 
     def compute() -> Ranking:
         ranking = RANKERS.get(method)(model, concept, cfg)

@@ -395,3 +395,16 @@ def synth_folder(model: HookedLM | str, concept: Concept) -> Path:
     ``data/synth/<model>/<concept>/``."""
     slug = model if isinstance(model, str) else model_slug(model)
     return home() / "data" / "synth" / slug / concept.name
+
+
+def synth_data(model, concept, side: str) -> Path:
+    """The file ``--forget-data synth`` (passages) / ``--retain-data synth`` (keep side) stands for, or
+    (``answers``) the guardrailed answers ``relabel`` trains on."""
+    name = {"forget": "passages.jsonl", "retain": "keep.jsonl", "answers": "answers.jsonl"}[side]
+    path = synth_folder(model, concept) / name
+    if not path.is_file():
+        raise MechUnlearnError(
+            f"no synthetic corpus of model '{model.name}' and concept '{concept.name}' at {path.parent}; "
+            f"write it first: mechunlearn synth --concept {concept.name} --model {model.name}"
+        )
+    return path

@@ -137,6 +137,18 @@ RUNNER = [
     ("sae-plain-folder", ["clamp", "--sae", F + "/notes", "--out", OUT], 2, ["notes"]),
     ("sae-is-a-model", ["clamp", "--sae", "{tiny}", "--out", OUT], 2, ["gpt2-only"]),
     ("sae-wrong-model", ["clamp", "--model", "{tiny}", "--out", OUT], 2, ["SAE"]),
+    (
+        "unlearn-rank-option-unknown",
+        ["unlearn", "--rank-option", "forget_frm=synth", "--out", OUT],
+        2,
+        ["'forget_frm'", "forget_from"],
+    ),
+    (
+        "prune-rank-option-no-value",
+        ["prune", "--rank-option", "forget_from", "--out", OUT],
+        2,
+        ["--rank-option", "KEY=VALUE"],
+    ),
     # -- evaluate
     ("evaluate-base-from-no-run", ["evaluate", "--base-from", F, "--out", OUT], 2, ["--base-from", "--run"]),
     ("evaluate-check-unknown", ["evaluate", "--checks", "facts,magic", "--out", OUT], 2, ["'magic'", "familiarity"]),

@@ -138,3 +138,31 @@ def test_relabel_trains_on_the_guardrailed_answers(monkeypatch, capsys, synth_co
                            "--out", tmp_path / "never")  # fmt: skip
     assert code == 2 and "answers.jsonl" not in err and "mechunlearn synth --concept" in err, err
     assert not (tmp_path / "never").exists()
+
+
+def test_attribution_ranks_from_the_synthetic_corpus(monkeypatch, capsys, synth_concept, tmp_path, store):
+    import mechunlearn.synth.corpus as corpus
+    from mechunlearn.ranking.store import rank
+
+    monkeypatch.setattr(corpus, "home", lambda: tmp_path / "home")
+    model, concept = load_model(None, device="cpu"), load_concept(synth_concept)
+    with pytest.raises(MechUnlearnError, match="mechunlearn synth"):  # no corpus yet: says how to write one
+        rank(model, concept, "attribution", {"forget_from": "synth"}, store=store)
+    code, _, err = run_cli(monkeypatch, capsys, "synth", "--concept", synth_concept, *SMALL)
+    assert code == 0, err
+    facts, f_folder = rank(model, concept, "attribution", store=store)
+    kept = len((corpus.synth_folder(model, concept) / "passages.jsonl").read_text().splitlines())
+    synth, s_folder = rank(model, concept, "attribution", {"forget_from": "synth", "synth_passages": 4}, store=store)
+    both, b_folder = rank(model, concept, "attribution", {"forget_from": "both"}, store=store)
+    # each in its own folder: a ranking with other options never replaces the default one
+    assert f_folder.name == "attribution" and len({f_folder, s_folder, b_folder}) == 3
+    assert synth.metrics["synth_passages"] == 4 < kept and "forget_facts" not in synth.metrics
+    assert both.metrics["forget_facts"] == facts.metrics["forget_facts"] and both.metrics["synth_passages"] == kept
+    assert not (synth.scores == facts.scores).all() and not (both.scores == facts.scores).all()
+    assert rank(model, concept, "attribution", store=store)[0].config["key"] == facts.config["key"]  # reused
+    # another corpus (rewritten with another seed): the stored synth ranking is stale
+    shutil.rmtree(corpus.synth_folder(model, concept))
+    code, _, err = run_cli(monkeypatch, capsys, "synth", "--concept", synth_concept, *SMALL, "--seed", "1")
+    assert code == 0, err
+    again, _ = rank(model, concept, "attribution", {"forget_from": "synth", "synth_passages": 4}, store=store)
+    assert again.config["key"] != synth.config["key"]
