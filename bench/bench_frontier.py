@@ -64,6 +64,9 @@ SWEEP: list[tuple[str, list[str]]] = [  # in the order they run: no synthetic co
     ("rmu-synth", ["unlearn", "--method", "rmu", *SYNTH]),
     ("whp-synth", ["unlearn", "--method", "whp", *SYNTH]),
     ("relabel-lr1e-4", ["unlearn", "--method", "relabel", "--lr", "1e-4"]),
+    ("clamp-rank-synth", ["clamp", "--sae", SAE, "--rank-option", "forget_from=both"]),
+    ("recipe-rank-synth", ["unlearn", "--rank-option", "forget_from=both"]),
+    ("prune-rank-synth", ["prune", "--rank-option", "forget_from=both"]),
 ]
 
 
@@ -115,7 +118,7 @@ def run(model: str, concept: str, name: str, args: list[str], record: Path) -> N
     out, cmd = (
         (shared, scorecard_command(model, name)[1:]) if shared else (folder(model, name), command(model, concept, args))
     )
-    if "synth" in args or "relabel" in args:  # relabel trains on the synthetic answers
+    if any("synth" in x for x in args) or "relabel" in args:  # relabel trains on the synthetic answers
         subprocess.run([EXE, "synth", "--model", model, "--concept", concept], check=True, cwd=ROOT)
     t = time.perf_counter()
     if not (out / "report.json").is_file():
