@@ -34,7 +34,7 @@ class DemoRun:
 
 
 def read_demo_run(folder: str | Path) -> DemoRun:
-    from mechunlearn.edits.stack import read_stack
+    from mechunlearn.edits.stack import read_stack, root_base
     from mechunlearn.evaluation.compare import read_run
 
     folder = Path(folder)
@@ -50,7 +50,7 @@ def read_demo_run(folder: str | Path) -> DemoRun:
     return DemoRun(
         name=folder.name,
         folder=str(folder),
-        base=_root_base(stack),
+        base=root_base(stack),
         concept=str(config.get("concept") or "harry_potter"),
         stages=stages,
         scorecard=summary.card,
@@ -59,18 +59,6 @@ def read_demo_run(folder: str | Path) -> DemoRun:
         command=f"mechunlearn {kind} --config {folder / 'config.json'}",
         top_units=list(report.get("top_units") or [])[:10],
     )
-
-
-def _root_base(stack: dict) -> str:
-    """The model a stack started from: for a stage on an earlier run's checkpoint, that run's base."""
-    base = str(stack["base_model"])
-    p = Path(base)
-    while p.name == "model" and (p.parent / "edits.json").is_file():
-        from mechunlearn.edits.stack import read_stack
-
-        base = str(read_stack(p.parent)["base_model"])
-        p = Path(base)
-    return base
 
 
 def read_demo_runs(folders: list[str], model: str | None = None) -> tuple[str, list[DemoRun]]:

@@ -45,6 +45,17 @@ def model_reference(model: HookedLM) -> str:
         return str(p.resolve())
 
 
+def root_base(stack: dict[str, Any]) -> str:
+    """The unedited model a stack started from: for a stage that continued from an earlier run's exported
+    checkpoint (``DIR/model``, e.g. ``unlearn --from`` a prune), that run's base, and so on back."""
+    base = str(stack["base_model"])
+    p = Path(base)
+    while p.name == "model" and (p.parent / STACK_FILE).is_file():
+        base = str(read_stack(p.parent)["base_model"])
+        p = Path(base)
+    return base
+
+
 def is_stack(folder: str | Path) -> bool:
     return (Path(folder) / STACK_FILE).is_file()
 

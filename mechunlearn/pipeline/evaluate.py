@@ -57,7 +57,7 @@ class EvaluateConfig(JsonConfig, CheckOptions):
 
 
 def evaluate_job(cfg: EvaluateConfig, *, print_fn=print, as_json: bool = False) -> dict[str, Any]:
-    from mechunlearn.edits.stack import load_model_or_run, load_stack, read_stack
+    from mechunlearn.edits.stack import load_model_or_run, load_stack, read_stack, root_base
     from mechunlearn.models.loading import load_model
 
     concept = load_concept(cfg.concept)
@@ -71,7 +71,7 @@ def evaluate_job(cfg: EvaluateConfig, *, print_fn=print, as_json: bool = False) 
         evals.out = tmp
         stages, seconds = [], {}
         if stack is not None:
-            base = stack["base_model"]
+            base = root_base(stack)  # the unedited model, also for a stage continued from a run's checkpoint
             targets = [
                 ("base", lambda: load_model(None if base == "bundled" else base, device=cfg.device, dtype=cfg.dtype)),
                 ("run", lambda: load_stack(cfg.run, device=cfg.device, dtype=cfg.dtype)[0]),
@@ -113,8 +113,10 @@ def evaluate_job(cfg: EvaluateConfig, *, print_fn=print, as_json: bool = False) 
 
 def base_identity(cfg: EvaluateConfig, concept, stack: dict[str, Any], checks: list[str]) -> dict[str, Any]:
     """What a base stage's figures depend on, besides the code: compared before one is reused."""
+    from mechunlearn.edits.stack import root_base
+
     return {
-        "base model": stack["base_model"],
+        "base model": root_base(stack),
         "concept": str(Path(concept.path).resolve()),
         "checks": checks,
         "check options": cfg.check_options or {},

@@ -42,6 +42,19 @@ def test_evaluate_a_run_measures_its_base_and_the_run(monkeypatch, capsys, tmp_p
     code, _, err = run_cli(monkeypatch, capsys, *args[:-1], tmp_path / "refused", "--base-from", out)
     assert code == 2 and "checks" in err and "['facts', 'mia']" in err and not (tmp_path / "refused").exists()
 
+    # a stage continued from the prune's checkpoint is measured against the unedited model, not the pruned one
+    stacked = tmp_path / "stacked"
+    code, _, err = run_cli(monkeypatch, capsys, "unlearn", "--from", run, "--method", "ga", "--steps", "2",
+                           "--no-budget", "--out", stacked)  # fmt: skip
+    assert code == 0, err
+    args = ["evaluate", "--run", stacked, "--checks", "facts,mia", "-c", "mia.max_tokens=32", "--out"]
+    code, _, err = run_cli(monkeypatch, capsys, *args, tmp_path / "stacked-eval")
+    assert code == 0, err
+    on_stack = json.loads((tmp_path / "stacked-eval" / "report.json").read_text())
+    assert on_stack["stages"][0] == report["stages"][0]  # the same base stage as the prune's own evaluation
+    code, _, err = run_cli(monkeypatch, capsys, *args, tmp_path / "stacked-again", "--base-from", out)
+    assert code == 0, err  # and so the prune's evaluation lends it
+
 
 def test_stage_commands_run_the_checks_asked_for(monkeypatch, capsys, tmp_path):
     run = tmp_path / "pruned"
