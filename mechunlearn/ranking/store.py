@@ -58,9 +58,22 @@ def synth_part(cfg: object, model: HookedLM, concept: Concept) -> str | None:
     return hashlib.sha256(synth_data(model, concept, "forget").read_bytes()).hexdigest()[:16]
 
 
+# options added after rankings were stored, left out of the key at their defaults (where they change
+# nothing) so that the stored rankings stay valid
+LATER_OPTIONS = {"forget_from": "facts", "synth_passages": 256}
+
+
+def config_part(cfg: object) -> dict:
+    """The ranking config as its key sees it (see ``LATER_OPTIONS``)."""
+    d = dataclasses.asdict(cfg)
+    if d.get("forget_from", "facts") == "facts":
+        d = {k: v for k, v in d.items() if k not in LATER_OPTIONS}
+    return d
+
+
 def ranking_key(method: str, cfg: object, fingerprint: str, concept: Concept, edits: list[dict] | None = None,
                 synth: str | None = None) -> str:  # fmt: skip
-    parts = [method, dataclasses.asdict(cfg), fingerprint, concept_hash(concept), known_part(cfg, concept)]
+    parts = [method, config_part(cfg), fingerprint, concept_hash(concept), known_part(cfg, concept)]
     payload = json.dumps(parts + ([edits] if edits else []) + ([synth] if synth else []), sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

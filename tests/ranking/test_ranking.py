@@ -116,3 +116,21 @@ def test_top_k_bounds(planted, tmp_path):
     r, _ = rank(model, concept, "probeless", store=tmp_path)
     with pytest.raises(MechUnlearnError, match="top-k must be between 1 and 128"):
         r.top(129)
+
+
+@pytest.mark.parametrize("method", ["attribution", "probeless"])
+def test_the_shipped_rankings_are_current(method):
+    """The bundled model's rankings in probes/ are keyed as today's code keys them, so `prune` reuses them
+    (a new option or a changed concept file would otherwise make every stored ranking stale, silently)."""
+    from mechunlearn.core.paths import probes_dir
+    from mechunlearn.evaluation.report import EvalSets
+    from mechunlearn.ranking.base import Ranking
+    from mechunlearn.ranking.store import edits_part, ranking_key
+
+    model, concept = load_model(None, device="cpu"), load_concept("harry_potter")
+    evals = EvalSets(concept)  # the known facts as a stage records them before it ranks
+    evals.measure(model, ("validation", "test"), record_known=True)
+    concept.known = evals.known
+    stored = Ranking.load(probes_dir() / model.source_path.split("/")[-1] / concept.name / method)
+    key = ranking_key(method, RANKERS.build_config(method, None), model.fingerprint(), concept, edits_part(model))
+    assert stored.config["key"] == key
