@@ -8,6 +8,7 @@ row says what that run forgot and what it kept relative to the model it started 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,18 +51,40 @@ def read_run(folder: str | Path) -> RunSummary:
     stages = report.get("stages") if isinstance(report, dict) else None
     if not stages:
         raise MechUnlearnError(f"{path} records no stages; give folders that prune, clamp, unlearn or evaluate wrote")
-    config = {}
-    if (folder / "config.json").is_file():
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config = _config(folder)
     training = report.get("training") or {}
+    command = _describe(config)
+    evaluated = Path(config["run"]) if config.get("run") else None
+    if evaluated is not None and (evaluated / "report.json").is_file():
+        # an `evaluate --run` folder: the scorecard is its own, the settings and curve the evaluated run's
+        run_config = _config(evaluated)
+        training = json.loads((evaluated / "report.json").read_text(encoding="utf-8")).get("training") or {}
+        command = f"{_describe(run_config)}; evaluated with {_describe(config)}"
+        config = run_config
     return RunSummary(
         name=folder.name,
         folder=str(folder),
-        command=_describe(config),
+        command=command,
         card=scorecard(stages[-1]["metrics"], stages[0]["metrics"]),
         curve=list(training.get("curve") or []),
         max_retain_drop=config.get("max_retain_drop"),
     )
+
+
+def _config(folder: Path) -> dict[str, Any]:
+    p = folder / "config.json"
+    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
+
+
+def short_names(names: list[str]) -> tuple[list[str], str]:
+    """The names without the prefix all share up to a ``-`` or ``_`` (``gemma-3-270m-``), and that prefix."""
+    if len(names) < 2:
+        return names, ""
+    common = os.path.commonprefix(names)
+    cut = max(common.rfind("-"), common.rfind("_")) + 1
+    if cut == 0 or any(len(n) == cut for n in names):
+        return names, ""
+    return [n[cut:] for n in names], names[0][:cut]
 
 
 def label_positions(points: list[tuple[float, float, str]], xrange: tuple[float, float]) -> list[str]:
@@ -130,24 +153,25 @@ def compare_figure(runs: list[RunSummary]):
             "what each run forgot (concept MC, known facts; lower is more forgotten) against what it kept "
             "(other facts' MC; higher is better)",
             "every scorecard figure",
-            "training loss per step",
+            "training loss per step, over its first step's (methods' losses differ in scale)",
         ),
     )
     pts = [r for r in runs if "forget.mc" in r.card and "keep.mc" in r.card]
+    label = dict(zip([r.name for r in runs], short_names([r.name for r in runs])[0], strict=True))
     budgets = {r.max_retain_drop for r in runs if r.max_retain_drop is not None}
     fig.add_trace(
         go.Scatter(
             x=[r.card["keep.mc"] for r in pts],
             y=[r.card["forget.mc"] for r in pts],
             mode="markers+text",
-            text=[r.name for r in pts],
+            text=[label[r.name] for r in pts],
             textposition=label_positions(
-                [(r.card["keep.mc"], r.card["forget.mc"], r.name) for r in pts],
+                [(r.card["keep.mc"], r.card["forget.mc"], label[r.name]) for r in pts],
                 (min([r.card["keep.mc"] for r in pts] + [1 - b for b in budgets], default=0.9) - 0.03, 1.04),
             ),
             marker={"size": 11, "color": "#2471a3"},
-            customdata=[r.command for r in pts],
-            hovertemplate="%{text}<br>keep %{x:.3f}, forget %{y:.3f}<br>%{customdata}<extra></extra>",
+            customdata=[[r.name, r.command] for r in pts],
+            hovertemplate="%{customdata[0]}<br>keep %{x:.3f}, forget %{y:.3f}<br>%{customdata[1]}<extra></extra>",
             name="runs",
         ),
         row=1,
@@ -177,20 +201,22 @@ def compare_figure(runs: list[RunSummary]):
         )
     for key in header[1:]:
         fig.add_trace(
-            go.Bar(name=key, x=[r[0] for r in rows], y=[r[header.index(key)] for r in rows], legendgroup="bars"),
+            go.Bar(name=key, x=[label[r[0]] for r in rows], y=[r[header.index(key)] for r in rows], legendgroup="bars"),
             row=2,
             col=1,
         )
     for r in runs:
-        if r.curve:
+        losses = [c.get("loss") for c in r.curve]
+        if losses and losses[0]:  # each run's loss over the size of its first: methods' losses differ in scale
             fig.add_trace(
                 go.Scatter(
                     x=[c["step"] for c in r.curve],
-                    y=[c.get("loss") for c in r.curve],
+                    y=[v / abs(losses[0]) if v is not None else None for v in losses],
                     mode="lines",
-                    name=f"{r.name} loss",
-                    customdata=[r.command] * len(r.curve),
-                    hovertemplate=f"{r.name}<br>step %{{x}}, loss %{{y:.4g}}<br>%{{customdata}}<extra></extra>",
+                    name=f"{label[r.name]} loss",
+                    customdata=[[v, r.command] for v in losses],
+                    hovertemplate=f"{r.name}<br>step %{{x}}, loss %{{customdata[0]:.4g}}<br>%{{customdata[1]}}"
+                    "<extra></extra>",
                 ),
                 row=3,
                 col=1,
@@ -202,5 +228,8 @@ def compare_figure(runs: list[RunSummary]):
     fig.update_yaxes(title_text="forget: concept MC (known)", range=[-0.02, 1.08], row=1, col=1)
     fig.update_yaxes(title_text="value", row=2, col=1)
     fig.update_xaxes(title_text="optimiser step", row=3, col=1)
-    fig.update_layout(barmode="group", height=1300, width=1100, template="plotly_white", title="mechunlearn compare")
+    fig.update_yaxes(title_text="loss / |first loss|", row=3, col=1)
+    prefix = short_names([r.name for r in runs])[1]
+    title = "mechunlearn compare" + (f": runs {prefix}*" if prefix else "")
+    fig.update_layout(barmode="group", height=1300, width=1100, template="plotly_white", title=title)
     return fig

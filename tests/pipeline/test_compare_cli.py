@@ -31,6 +31,7 @@ def test_compare_two_prune_runs(monkeypatch, capsys, tmp_path):
     assert stdout.splitlines()[0].split() == table["header"]
     html = (out / "compare.html").read_text()
     assert "prune-64" in html and "forget vs keep" not in html and "what each run forgot" in html
+    assert "runs prune-*" in html  # the names' shared prefix in the title, the rest beside each point
 
 
 def test_pareto_keeps_the_runs_nothing_beats_on_both_sides():
@@ -57,3 +58,30 @@ def test_names_of_runs_close_together_go_to_different_sides():
     first, second = label_positions(close, (0.94, 1.04))
     assert first == "top center" and second != "top center"  # above the lower point is the upper one's name
     assert label_positions([(0.95, 0.5, "a"), (0.99, 0.1, "b")], (0.94, 1.04)) == ["top center"] * 2  # apart: above
+
+
+def test_an_evaluation_brings_the_evaluated_runs_settings_and_curve(monkeypatch, capsys, tmp_path):
+    from mechunlearn.evaluation.compare import read_run
+
+    run, ev = tmp_path / "npo", tmp_path / "npo-checks"
+    code, _, err = run_cli(monkeypatch, capsys, "unlearn", "--method", "npo", "--steps", "3", "--no-budget",
+                           "--out", run)  # fmt: skip
+    assert code == 0, err
+    code, _, err = run_cli(monkeypatch, capsys, "evaluate", "--run", run, "--checks", "facts", "--out", ev)
+    assert code == 0, err
+    trained, evaluated = read_run(run), read_run(ev)
+    assert evaluated.curve == trained.curve and len(trained.curve) == 3
+    assert evaluated.command.startswith(trained.command) and "evaluated with checks=['facts']" in evaluated.command
+    assert evaluated.card == json.loads((ev / "report.json").read_text())["scorecard"]["run"]
+
+
+def test_page_labels_drop_the_prefix_every_run_shares():
+    from mechunlearn.evaluation.compare import short_names
+
+    assert short_names(["gemma-3-270m-recipe", "gemma-3-270m-rmu-checks"]) == (
+        ["recipe", "rmu-checks"],
+        "gemma-3-270m-",
+    )
+    assert short_names(["prune-8", "prune-64"]) == (["8", "64"], "prune-")
+    assert short_names(["a-x", "a-"])[1] == "" and short_names(["solo-run"]) == (["solo-run"], "")
+    assert short_names(["recipe", "rmu"]) == (["recipe", "rmu"], "")  # no shared prefix up to a separator
