@@ -221,7 +221,9 @@ def test_every_feature_ranker_finds_the_planted_feature(planted, planted_sae, me
     opts = {"min_steps": 300} if method == "sae-probe" else {}
     r, folder = rank_features(model, sae, planted_sae, concept, method, opts, store=tmp_path)
     assert r.top_features(1) == [PLANTED_FEATURE]
-    assert folder == tmp_path / model.name.split(os.sep)[-1] / concept.name / f"sae-{model.mlp_hook(1)}" / method
+    assert folder.parent == tmp_path / model.name.split(os.sep)[-1] / concept.name / f"sae-{model.mlp_hook(1)}"
+    # a ranking with options other than the defaults is stored beside the default one, never in its place
+    assert folder.name == method if not opts else folder.name.startswith(f"{method}+options-")
     table = json.loads((folder / "features.json").read_text())
     top = table[0]
     assert top["feature"] == PLANTED_FEATURE and top["freq_concept"] > 0.9 and top["freq_other"] == 0
