@@ -23,7 +23,8 @@ from mechunlearn.core.io import write_json, write_jsonl
 from mechunlearn.core.runs import run_folder
 from mechunlearn.core.versions import library_versions
 from mechunlearn.pipeline.config import JsonConfig, build
-from mechunlearn.synth.corpus import SynthConfig, synth_corpus, synth_folder
+from mechunlearn.synth.corpus import SynthConfig, synth_corpus
+from mechunlearn.synth.folder import synth_folder
 
 FILES = {"passages": "passages.jsonl", "keep": "keep.jsonl", "questions": "questions.jsonl", "answers": "answers.jsonl"}
 

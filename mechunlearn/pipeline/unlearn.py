@@ -23,6 +23,7 @@ from mechunlearn.evaluation.report import markdown_table, stage_table
 from mechunlearn.pipeline.stage import checked_concept, export_model, finish, new_run, stage_run
 from mechunlearn.pipeline.unlearn_config import RECIPE, UnlearnConfig, default_localize_k
 from mechunlearn.ranking.base import Ranking
+from mechunlearn.synth.folder import synth_data
 from mechunlearn.training.data import UnlearnData, default_items, read_data_file
 from mechunlearn.training.localize import Localization, intersect, localization
 from mechunlearn.training.loop import TrainConfig, train
@@ -118,8 +119,6 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
     with timer("load"):
         loaded = load_start(cfg)
     model = loaded[0]
-    from mechunlearn.synth.corpus import synth_data
-
     if "synth" in cfg.forget_data:
         forget_items += read_data_file(synth_data(model, concept, "forget"))
     elif not forget_items and get_method(cfg.method or RECIPE.method).forget_source == "synth_answers":

@@ -34,6 +34,7 @@ from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.models.logprobs import next_token_logprobs
 from mechunlearn.ranking.base import Ranking, register_ranker
+from mechunlearn.synth.folder import synth_data
 
 
 @dataclass
@@ -149,7 +150,6 @@ def text_attribution(
 
 def synth_passages(model: HookedLM, concept: Concept, n: int) -> list[str]:
     """The first ``n`` passages of the model's synthetic corpus of the concept (``mechunlearn synth``)."""
-    from mechunlearn.synth.corpus import synth_data
     from mechunlearn.training.data import read_data_file
 
     return [str(t) for t in read_data_file(synth_data(model, concept, "forget"))[:n]]

@@ -75,13 +75,13 @@ def test_same_seed_same_corpus_and_the_filter_applied(monkeypatch, capsys, synth
 
 
 def test_unlearn_reads_the_synthetic_corpus(monkeypatch, capsys, synth_concept, tmp_path, store):
-    import mechunlearn.synth.corpus as corpus
+    import mechunlearn.synth.folder as folder_mod
 
-    monkeypatch.setattr(corpus, "home", lambda: tmp_path / "home")
+    monkeypatch.setattr(folder_mod, "home", lambda: tmp_path / "home")
     code, _, err = run_cli(monkeypatch, capsys, "synth", "--concept", synth_concept, *SMALL)
     assert code == 0, err
     model = load_model(None, device="cpu")
-    folder = corpus.synth_folder(model, load_concept(synth_concept))
+    folder = folder_mod.synth_folder(model, load_concept(synth_concept))
     assert (folder / "passages.jsonl").is_file()
     out = tmp_path / "run"
     args = ["unlearn", "--concept", synth_concept, "--method", "ga", "--steps", "2"]
@@ -116,11 +116,11 @@ def test_bad_synth_input(monkeypatch, capsys, planted_concept_dir, synth_concept
 
 def test_relabel_trains_on_the_guardrailed_answers(monkeypatch, capsys, synth_concept, tmp_path, store):
     """``unlearn --method relabel`` reads synth's answers.jsonl by default and lowers their loss."""
-    import mechunlearn.synth.corpus as corpus
+    import mechunlearn.synth.folder as folder_mod
     from mechunlearn.training.data import read_data_file
 
-    monkeypatch.setattr(corpus, "home", lambda: tmp_path / "home")
-    folder = corpus.synth_folder("tiny-world-gpt2", load_concept(synth_concept))
+    monkeypatch.setattr(folder_mod, "home", lambda: tmp_path / "home")
+    folder = folder_mod.synth_folder("tiny-world-gpt2", load_concept(synth_concept))
     folder.mkdir(parents=True)
     pairs = [{"prompt": f"Question: Who is the {w} wizard?\nAnswer:", "answer": "I do not know him."}
              for w in ("tall", "old", "young", "quiet")]  # fmt: skip
@@ -141,17 +141,17 @@ def test_relabel_trains_on_the_guardrailed_answers(monkeypatch, capsys, synth_co
 
 
 def test_attribution_ranks_from_the_synthetic_corpus(monkeypatch, capsys, synth_concept, tmp_path, store):
-    import mechunlearn.synth.corpus as corpus
+    import mechunlearn.synth.folder as folder_mod
     from mechunlearn.ranking.store import rank
 
-    monkeypatch.setattr(corpus, "home", lambda: tmp_path / "home")
+    monkeypatch.setattr(folder_mod, "home", lambda: tmp_path / "home")
     model, concept = load_model(None, device="cpu"), load_concept(synth_concept)
     with pytest.raises(MechUnlearnError, match="mechunlearn synth"):  # no corpus yet: says how to write one
         rank(model, concept, "attribution", {"forget_from": "synth"}, store=store)
     code, _, err = run_cli(monkeypatch, capsys, "synth", "--concept", synth_concept, *SMALL)
     assert code == 0, err
     facts, f_folder = rank(model, concept, "attribution", store=store)
-    kept = len((corpus.synth_folder(model, concept) / "passages.jsonl").read_text().splitlines())
+    kept = len((folder_mod.synth_folder(model, concept) / "passages.jsonl").read_text().splitlines())
     synth, s_folder = rank(model, concept, "attribution", {"forget_from": "synth", "synth_passages": 4}, store=store)
     both, b_folder = rank(model, concept, "attribution", {"forget_from": "both"}, store=store)
     # each in its own folder: a ranking with other options never replaces the default one
@@ -161,7 +161,7 @@ def test_attribution_ranks_from_the_synthetic_corpus(monkeypatch, capsys, synth_
     assert not (synth.scores == facts.scores).all() and not (both.scores == facts.scores).all()
     assert rank(model, concept, "attribution", store=store)[0].config["key"] == facts.config["key"]  # reused
     # another corpus (rewritten with another seed): the stored synth ranking is stale
-    shutil.rmtree(corpus.synth_folder(model, concept))
+    shutil.rmtree(folder_mod.synth_folder(model, concept))
     code, _, err = run_cli(monkeypatch, capsys, "synth", "--concept", synth_concept, *SMALL, "--seed", "1")
     assert code == 0, err
     again, _ = rank(model, concept, "attribution", {"forget_from": "synth", "synth_passages": 4}, store=store)
