@@ -9,7 +9,6 @@ The store key adds the SAE's fingerprint to the method, config, model and concep
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from mechunlearn.models.hooked import HookedLM, model_slug
 from mechunlearn.ranking.base import FEATURE_RANKERS, Ranking
 from mechunlearn.ranking.data import probing_items
 from mechunlearn.ranking.sae_data import feature_stats, top_contexts
-from mechunlearn.ranking.store import _store, concept_hash, config_part, edits_part, known_part, slot, synth_part
+from mechunlearn.ranking.store import _store, concept_hash, edits_part, ranking_key, slot, synth_part
 from mechunlearn.saes.loading import check_sae_fits, sae_fingerprint
 
 FEATURE_METHODS_DEFAULT = "sae-activation"
@@ -64,10 +63,7 @@ def rank_features(
     cfg = FEATURE_RANKERS.build_config(method, options)
     hook = check_sae_fits(sae, model, sae_ref)
     fp, sfp, edits = model.fingerprint(), sae_fingerprint(sae), edits_part(model)
-    parts = [method, config_part(cfg), fp, sfp, concept_hash(concept), known_part(cfg, concept)]
-    synth = synth_part(cfg, model, concept)
-    payload = json.dumps(parts + ([edits] if edits else []) + ([synth] if synth else []), sort_keys=True)
-    key = hashlib.sha256(payload.encode()).hexdigest()[:16]
+    key = ranking_key(method, cfg, fp, concept, edits, synth_part(cfg, model, concept), sae=sfp)
     folder = (store or probes_dir()) / model_slug(model) / concept.name / f"sae-{hook}" / slot(method, edits, cfg)
 
     def compute() -> Ranking:

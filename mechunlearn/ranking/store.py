@@ -20,6 +20,7 @@ from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.core.paths import probes_dir
 from mechunlearn.models.hooked import HookedLM, model_slug
 from mechunlearn.ranking.base import RANKERS, Ranking
+from mechunlearn.synth.folder import synth_data
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,6 @@ def synth_part(cfg: object, model: HookedLM, concept: Concept) -> str | None:
     """The synthetic corpus' passages, hashed, for a method that reads them (``forget_from`` synth / both)."""
     if getattr(cfg, "forget_from", "facts") == "facts":
         return None
-    from mechunlearn.synth.corpus import synth_data
-
     return hashlib.sha256(synth_data(model, concept, "forget").read_bytes()).hexdigest()[:16]
 
 
@@ -72,8 +71,11 @@ def config_part(cfg: object) -> dict:
 
 
 def ranking_key(method: str, cfg: object, fingerprint: str, concept: Concept, edits: list[dict] | None = None,
-                synth: str | None = None) -> str:  # fmt: skip
-    parts = [method, config_part(cfg), fingerprint, concept_hash(concept), known_part(cfg, concept)]
+                synth: str | None = None, sae: str | None = None) -> str:  # fmt: skip
+    """The store key: method, config, model (and SAE) fingerprints, concept files and known subset; the edits
+    in force and the synthetic corpus only when there are any, so that keys stored without them stay valid."""
+    parts = [method, config_part(cfg), fingerprint, *([sae] if sae else []), concept_hash(concept)]
+    parts.append(known_part(cfg, concept))
     payload = json.dumps(parts + ([edits] if edits else []) + ([synth] if synth else []), sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
