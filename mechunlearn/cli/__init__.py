@@ -1,5 +1,6 @@
-"""The ``mechunlearn`` command line: commands (:mod:`.app`, :mod:`.unlearn`), shared option parsing
-(:mod:`.options`) and how a command ends (:mod:`.errors`, :mod:`.environment_errors`).
+"""The ``mechunlearn`` command line: commands (:mod:`.app`, :mod:`.edit`, :mod:`.unlearn`, :mod:`.concept`,
+:mod:`.models`), shared option parsing (:mod:`.options`) and how a command ends (:mod:`.errors`,
+:mod:`.environment_errors`).
 
 Nothing outside this subpackage imports it; it calls the library's public jobs in
 :mod:`mechunlearn.pipeline`.
