@@ -32,6 +32,7 @@ from mechunlearn.evaluation.budget import RetainBudget
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.training.context import Context
 from mechunlearn.training.data import UnlearnData, stack_batches
+from mechunlearn.training.weights import free_entries, keep_outside_masks, restore, unique_entries
 from mechunlearn.unlearning.base import Batch, Method, Outputs, Step
 
 if TYPE_CHECKING:
@@ -184,20 +185,6 @@ def step_loss(
     return method.loss(Step(outs.get("forget"), outs.get("retain"), extra, ctx))
 
 
-@torch.no_grad()
-def keep_outside_masks(
-    params: list[torch.nn.Parameter],
-    originals: dict[int, torch.Tensor],
-    masks: dict[int, Callable[[torch.Tensor], torch.Tensor]],
-) -> None:
-    """Project each masked parameter's change since the start onto its mask, so the entries outside the
-    localized set stay exactly as they were."""
-    for p in params:
-        if id(p) in originals:
-            o = originals[id(p)]
-            p.copy_(o + masks[id(p)](p - o))
-
-
 def budget_check(
     model: HookedLM, budget: RetainBudget, probe: Callable[[HookedLM], dict[str, float]] | None
 ) -> dict[str, float]:
@@ -310,7 +297,7 @@ def train(
                 k: float(f"{v:.6g}") for k, v in parts_sum.items()
             }
             if not all(math.isfinite(v) for v in parts_sum.values()):
-                _restore(params, snapshot)
+                restore(params, snapshot)
                 kept = snapped
                 stopped = f"loss became non-finite at step {step}; kept step {kept}" + (
                     " (the starting weights)" if kept == 0 else ", the last check within the retain budget"
@@ -324,7 +311,7 @@ def train(
                 checks.append({"step": step, **point["retain_validation"], "within_budget": ok})
                 log.info("budget check at step %d: %s", step, checks[-1])
                 if not ok:
-                    _restore(params, snapshot)
+                    restore(params, snapshot)
                     stopped = (
                         f"retain budget crossed at step {step} (retain loss {loss['retain_loss']:.4f} > "
                         f"{budget.max_drop}); kept the weights of step {kept}, the last check within it"
@@ -340,7 +327,7 @@ def train(
                 on_step(point)
         else:
             if budget is not None and kept != cfg.steps:
-                _restore(params, snapshot)
+                restore(params, snapshot)
     finally:
         for h in handles:
             h.remove()
@@ -351,8 +338,8 @@ def train(
         for p, flag in saved_flags:
             p.requires_grad_(flag)
         acc.free_memory()
-    moved = _unique_entries([p for p in params if id(p) not in originals])
-    moved += sum(_free_entries(masks[id(p)], p) for p in params if id(p) in originals)
+    moved = unique_entries([p for p in params if id(p) not in originals])
+    moved += sum(free_entries(masks[id(p)], p) for p in params if id(p) in originals)
     mem, kind = peak_memory(model.device)
     return TrainResult(
         steps=len(curve),
@@ -366,28 +353,6 @@ def train(
         peak_memory_kind=kind,
         budget_checks=checks,
     )
-
-
-def _unique_entries(params: list[torch.Tensor]) -> int:
-    """Weight entries behind ``params``, each counted once (the bridge trains views of fused HF matrices)."""
-    spans = sorted((p.data_ptr(), p.data_ptr() + p.numel() * p.element_size(), p.element_size()) for p in params)
-    total, end = 0, -1
-    for start, stop, size in spans:
-        if stop > end:
-            total += (stop - max(start, end)) // size
-            end = stop
-    return total
-
-
-def _free_entries(mask_fn: Callable[[torch.Tensor], torch.Tensor], p: torch.Tensor) -> int:
-    """How many entries of ``p`` a gradient projection can move (non-zero after projecting all ones)."""
-    return int((mask_fn(torch.ones_like(p)) != 0).sum())
-
-
-@torch.no_grad()
-def _restore(params: list[torch.nn.Parameter], snapshot: dict[int, torch.Tensor]) -> None:
-    for p in params:
-        p.copy_(snapshot[id(p)])
 
 
 def train_epochs(
