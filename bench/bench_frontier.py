@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXE = str(Path(sys.executable).with_name("mechunlearn"))
 SAE = "saes/{model}/blocks.12.hook_resid_post"
 SYNTH = ["--forget-data", "synth", "--retain-data", "synth"]
-SWEEP: list[tuple[str, list[str]]] = [  # in the order they run: no synthetic corpus needed first
+SWEEP: list[tuple[str, list[str]]] = [  # in the order they run: the synthetic corpus' entries once it exists
     ("guardrail", ["guardrail"]),
     ("prune", ["prune"]),
     ("clamp", ["clamp", "--sae", SAE]),
@@ -52,21 +52,21 @@ SWEEP: list[tuple[str, list[str]]] = [  # in the order they run: no synthetic co
     ("prune-recipe", ["unlearn", "--from", "{prune}"]),
     ("clamp-b02", ["clamp", "--sae", SAE, "--max-retain-drop", "0.02"]),
     ("whp", ["unlearn", "--method", "whp"]),
+    ("recipe-synth", ["unlearn", *SYNTH]),
+    ("relabel", ["unlearn", "--method", "relabel"]),
+    ("rmu-synth", ["unlearn", "--method", "rmu", *SYNTH]),
+    ("clamp-rank-synth", ["clamp", "--sae", SAE, "--rank-option", "forget_from=both"]),
+    ("whp-a2", ["unlearn", "--method", "whp", "-o", "alpha=2"]),
+    ("guardrail-bake", ["guardrail", "--bake", "--distill-option", "lr=1e-4", "--distill-option", "epochs=2"]),
+    ("npo", ["unlearn", "--method", "npo"]),
+    ("recipe-rank-synth", ["unlearn", "--rank-option", "forget_from=both"]),
+    ("whp-synth", ["unlearn", "--method", "whp", *SYNTH]),
+    ("relabel-lr1e-4", ["unlearn", "--method", "relabel", "--lr", "1e-4"]),
+    ("prune-rank-synth", ["prune", "--rank-option", "forget_from=both"]),
     ("prune-b10", ["prune", "--max-retain-drop", "0.1"]),
     ("recipe-lr5e-5", ["unlearn", "--lr", "5e-5"]),
     ("recipe-lr2e-4", ["unlearn", "--lr", "2e-4"]),
-    ("whp-a2", ["unlearn", "--method", "whp", "-o", "alpha=2"]),
-    ("npo", ["unlearn", "--method", "npo"]),
     ("simnpo-lr1e-4", ["unlearn", "--method", "simnpo", "--lr", "1e-4"]),
-    ("guardrail-bake", ["guardrail", "--bake", "--distill-option", "lr=1e-4", "--distill-option", "epochs=2"]),
-    ("relabel", ["unlearn", "--method", "relabel"]),
-    ("recipe-synth", ["unlearn", *SYNTH]),
-    ("rmu-synth", ["unlearn", "--method", "rmu", *SYNTH]),
-    ("whp-synth", ["unlearn", "--method", "whp", *SYNTH]),
-    ("relabel-lr1e-4", ["unlearn", "--method", "relabel", "--lr", "1e-4"]),
-    ("clamp-rank-synth", ["clamp", "--sae", SAE, "--rank-option", "forget_from=both"]),
-    ("recipe-rank-synth", ["unlearn", "--rank-option", "forget_from=both"]),
-    ("prune-rank-synth", ["prune", "--rank-option", "forget_from=both"]),
 ]
 
 
@@ -118,7 +118,7 @@ def run(model: str, concept: str, name: str, args: list[str], record: Path) -> N
     out, cmd = (
         (shared, scorecard_command(model, name)[1:]) if shared else (folder(model, name), command(model, concept, args))
     )
-    if any("synth" in x for x in args) or "relabel" in args:  # relabel trains on the synthetic answers
+    if any("synth" in x or "forget_from" in x for x in args) or "relabel" in args:  # relabel: synth's answers
         subprocess.run([EXE, "synth", "--model", model, "--concept", concept], check=True, cwd=ROOT)
     t = time.perf_counter()
     if not (out / "report.json").is_file():
