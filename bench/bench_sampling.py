@@ -1,12 +1,13 @@
 """Sampled generation speed: HF's sampling (a full vocabulary sort and an exponential draw per entry at
 every step) against :class:`mechunlearn.models.generate.NucleusSampler` (the nucleus found and drawn
-from among the top k), side by side in one run.
+from among the top k), and the same sampler on a bfloat16 copy of the model (``mechunlearn synth
+--dtype bfloat16``, what bench_frontier samples its corpus with), side by side in one run.
 
     .venv/bin/python bench/bench_sampling.py [--model gemma-3-270m] [--batch 32] [--tokens 48] [--repeats 2]
 
 Both sample ``--batch`` continuations of ``--tokens`` new tokens of the synth corpus' first openings at
-temperature 1.0, top-p 0.9 (``mechunlearn synth``'s settings), KV-cached, on the CPU in fp32, the
-same batch (a run ends early only if every row ends). Writes
+temperature 1.0, top-p 0.9 (``mechunlearn synth``'s settings), KV-cached, on the CPU (fp32 but the
+last), the same batch (a run ends early only if every row ends). Writes
 ``bench/sampling/<model>.json``: tokens per second of each, their ratio, the settings and versions.
 """
 
@@ -48,13 +49,15 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2)
     a = p.parse_args()
     model = load_model(a.model, device="cpu")
+    half = load_model(a.model, device="cpu", dtype="bfloat16")
     concept = load_concept("harry_potter")
     prompts = [o["opening"] for o in concept_openings(concept, random.Random(0))][: a.batch]
     ours = {"max_new_tokens": a.tokens, "temperature": 1.0, "top_p": 0.9, "batch_size": a.batch, "seed": 0}
-    seconds: dict[str, list[float]] = {"hf_top_p": [], "nucleus": []}
+    seconds: dict[str, list[float]] = {"hf_top_p": [], "nucleus": [], "nucleus_bf16": []}
     for _ in range(a.repeats):
         for name, fn in (("hf_top_p", lambda: hf_top_p(model, prompts, a.tokens)),
-                         ("nucleus", lambda: generate_ids(model, prompts, **ours))):  # fmt: skip
+                         ("nucleus", lambda: generate_ids(model, prompts, **ours)),
+                         ("nucleus_bf16", lambda: generate_ids(half, prompts, **ours))):  # fmt: skip
             torch.manual_seed(0)
             t = time.perf_counter()
             fn()
@@ -67,6 +70,7 @@ def main() -> None:
         "seconds": seconds,
         "tokens_per_second": {k: round(v, 1) for k, v in tps.items()},
         "speedup": round(tps["nucleus"] / tps["hf_top_p"], 2),
+        "bf16_over_fp32": round(tps["nucleus_bf16"] / tps["nucleus"], 2),
         "versions": library_versions(),
     }
     HERE.mkdir(exist_ok=True)

@@ -68,6 +68,7 @@ def synth_job(cfg: SynthJobConfig, *, print_fn=print) -> dict[str, Any]:
         "concept": concept.name,
         "model": model.name,
         "fingerprint": model.fingerprint(),
+        "dtype": cfg.dtype,
         "synth": scfg.__dict__,
     }
     if (out / "synth.json").is_file():
