@@ -59,6 +59,7 @@ SWEEP: list[tuple[str, list[str]]] = [  # in the order they run: the synthetic c
     ("relabel", ["unlearn", "--method", "relabel"]),
     ("rmu-synth", ["unlearn", "--method", "rmu", *SYNTH]),
     ("clamp-rank-synth", ["clamp", "--sae", SAE, "--rank-option", "forget_from=both"]),
+    ("recipe-synth-lr2e-4", ["unlearn", *SYNTH, "--lr", "2e-4"]),  # recipe-synth stayed at 0.29 of the budget
     ("whp-a2", ["unlearn", "--method", "whp", "-o", "alpha=2"]),
     ("guardrail-bake", ["guardrail", "--bake", "--distill-option", "lr=1e-4", "--distill-option", "epochs=2"]),
     ("npo", ["unlearn", "--method", "npo"]),
