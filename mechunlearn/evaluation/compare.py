@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mechunlearn.core.errors import MechUnlearnError
+from mechunlearn.evaluation.published import PUBLISHED
 from mechunlearn.evaluation.scorecard import ROWS, scorecard
 
 
@@ -150,7 +151,7 @@ def compare_figure(runs: list[RunSummary]):
         row_heights=[0.4, 0.3, 0.3],
         vertical_spacing=0.1,
         subplot_titles=(
-            "what each run forgot (concept MC, known facts; lower is more forgotten) against what it kept "
+            "what each run forgot (concept MC, known facts; lower is more forgotten)<br>against what it kept "
             "(other facts' MC; higher is better)",
             "every scorecard figure",
             "training loss per step, over its first step's (methods' losses differ in scale)",
@@ -167,12 +168,30 @@ def compare_figure(runs: list[RunSummary]):
             text=[label[r.name] for r in pts],
             textposition=label_positions(
                 [(r.card["keep.mc"], r.card["forget.mc"], label[r.name]) for r in pts],
-                (min([r.card["keep.mc"] for r in pts] + [1 - b for b in budgets], default=0.9) - 0.03, 1.04),
+                (min([r.card["keep.mc"] for r in pts] + [1 - b for b in budgets] + [p.keep_ratio for p in PUBLISHED])
+                 - 0.03, 1.04),
             ),
             marker={"size": 11, "color": "#2471a3"},
             customdata=[[r.name, r.command] for r in pts],
             hovertemplate="%{customdata[0]}<br>keep %{x:.3f}, forget %{y:.3f}<br>%{customdata[1]}<extra></extra>",
             name="runs",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[p.keep_ratio for p in PUBLISHED],
+            y=[p.forget_ratio for p in PUBLISHED],
+            mode="markers+text",
+            text=[p.method for p in PUBLISHED],
+            textposition=["top left" if p.keep_ratio > 0.9 else "top right" for p in PUBLISHED],
+            textfont={"color": "#7f8c8d"},
+            marker={"size": 10, "color": "#95a5a6", "symbol": "diamond"},
+            customdata=[[p.source, p.model, p.forget_measure, p.keep_measure] for p in PUBLISHED],
+            hovertemplate="%{text}: %{customdata[0]}, %{customdata[1]}<br>%{customdata[2]} after/before %{y:.3f}"
+            "<br>%{customdata[3]} after/before %{x:.3f}<extra></extra>",
+            name="published (other models and benchmarks; after / before)",
         ),
         row=1,
         col=1,
@@ -221,7 +240,7 @@ def compare_figure(runs: list[RunSummary]):
                 row=3,
                 col=1,
             )
-    lows = [r.card["keep.mc"] for r in pts] + [1 - b for b in budgets]
+    lows = [r.card["keep.mc"] for r in pts] + [1 - b for b in budgets] + [p.keep_ratio for p in PUBLISHED]
     fig.update_xaxes(
         title_text="keep: other facts' MC (known)", range=[min(lows, default=0.9) - 0.03, 1.04], row=1, col=1
     )

@@ -32,6 +32,11 @@ def test_compare_two_prune_runs(monkeypatch, capsys, tmp_path):
     html = (out / "compare.html").read_text()
     assert "prune-64" in html and "forget vs keep" not in html and "what each run forgot" in html
     assert "runs prune-*" in html  # the names' shared prefix in the title, the rest beside each point
+    # published results beside the runs, read as after / before (RMU: WMDP-Bio 63.7 -> 31.2, MMLU 58.1 -> 57.1)
+    md = (out / "compare.md").read_text()
+    rmu = next(line for line in md.splitlines() if line.startswith("| RMU |"))
+    assert "63.7 -> 31.2 | 0.490 |" in rmu and rmu.endswith("58.1 -> 57.1 | 0.983 |")
+    assert "Harry Potter familiarity" in html and "published (other models and benchmarks" in html
 
 
 def test_pareto_keeps_the_runs_nothing_beats_on_both_sides():
