@@ -160,6 +160,7 @@ def compare_figure(runs: list[RunSummary]):
     pts = [r for r in runs if "forget.mc" in r.card and "keep.mc" in r.card]
     label = dict(zip([r.name for r in runs], short_names([r.name for r in runs])[0], strict=True))
     budgets = {r.max_retain_drop for r in runs if r.max_retain_drop is not None}
+    lows = [r.card["keep.mc"] for r in pts] + [1 - b for b in budgets] + [p.keep_ratio for p in PUBLISHED]
     fig.add_trace(
         go.Scatter(
             x=[r.card["keep.mc"] for r in pts],
@@ -168,8 +169,7 @@ def compare_figure(runs: list[RunSummary]):
             text=[label[r.name] for r in pts],
             textposition=label_positions(
                 [(r.card["keep.mc"], r.card["forget.mc"], label[r.name]) for r in pts],
-                (min([r.card["keep.mc"] for r in pts] + [1 - b for b in budgets] + [p.keep_ratio for p in PUBLISHED])
-                 - 0.03, 1.04),
+                (min(lows) - 0.03, 1.04),
             ),
             marker={"size": 11, "color": "#2471a3"},
             customdata=[[r.name, r.command] for r in pts],
@@ -240,10 +240,7 @@ def compare_figure(runs: list[RunSummary]):
                 row=3,
                 col=1,
             )
-    lows = [r.card["keep.mc"] for r in pts] + [1 - b for b in budgets] + [p.keep_ratio for p in PUBLISHED]
-    fig.update_xaxes(
-        title_text="keep: other facts' MC (known)", range=[min(lows, default=0.9) - 0.03, 1.04], row=1, col=1
-    )
+    fig.update_xaxes(title_text="keep: other facts' MC (known)", range=[min(lows) - 0.03, 1.04], row=1, col=1)
     fig.update_yaxes(title_text="forget: concept MC (known)", range=[-0.02, 1.08], row=1, col=1)
     fig.update_yaxes(title_text="value", row=2, col=1)
     fig.update_xaxes(title_text="optimiser step", row=3, col=1)
