@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[list[str], bool]] = {
     "clamp": (["clamp", "--sae", "saes/{model}/blocks.12.hook_resid_post"], False),
     "clamp-recipe": (["unlearn", "--from", "{clamp}"], False),  # the stack: clamp, then the recipe on top
     "prune-recipe": (["unlearn", "--from", "{prune}"], False),
+    # the frontier's default (bench_frontier.py): the recipe on the model's own corpus (mechunlearn synth)
+    "recipe-synth": (["unlearn", "--forget-data", "synth", "--retain-data", "synth"], True),
 }
 
 
