@@ -5,15 +5,15 @@
     .venv/bin/python bench/bench_frontier.py --model gemma-3-270m --plot       # <model>.html and .png (Chromium)
 
 Each entry of SWEEP is the CLI command a user runs, into ``bench/frontier_runs/<model>/<name>/`` (not
-committed), with the default checks. Its record — one line of ``bench/frontier/<model>.jsonl``,
-appended as soon as the run ends, so the sweep resumes where it stopped — keeps the command, the
-validation figures the choice is made on and the test figures it is reported on, the seconds and
-the library versions. Entries on the synthetic corpus (and relabel, on its answers) need
-``mechunlearn synth --model M`` first (run here before them); ``{name}`` in a command is that
-entry's folder (a stack). An entry whose command is one
-of ``bench_scorecards.py``'s (recipe, prune, clamp, the stacks, rmu, simnpo: the same command, there
-with more checks, which do not change what is trained) reads that run's report instead of training
-it again; its record names that folder.
+committed; ``<model>-<concept>/`` for a concept other than Harry Potter), with the default checks. Its
+record — one line of ``bench/frontier/<model>.jsonl`` (``<model>-<concept>.jsonl``), appended as soon
+as the run ends, so the sweep resumes where it stopped — keeps the command, the validation figures
+the choice is made on and the test figures it is reported on, the seconds and the library versions.
+Entries on the synthetic corpus (and relabel, on its answers) need ``mechunlearn synth --model M``
+first (run here before them); ``{name}`` in a command is that entry's folder (a stack). An entry
+whose command is one of ``bench_scorecards.py``'s (recipe, prune, clamp, the stacks, rmu, simnpo:
+the same command, there with more checks, which do not change what is trained) reads that run's
+report instead of training it again; its record names that folder.
 
 On validation: forget = the share of the known concept MC items lost; keep cost = the largest of the
 other MC items lost, the relative loss of other facts' greedy completion and the retain perplexity
@@ -74,12 +74,13 @@ SWEEP: list[tuple[str, list[str]]] = [  # in the order they run: the synthetic c
 ]
 
 
-def folder(model: str, name: str) -> Path:
-    return ROOT / "bench" / "frontier_runs" / model / name
+def folder(model: str, concept: str, name: str) -> Path:
+    return ROOT / "bench" / "frontier_runs" / (model if concept == "harry_potter" else f"{model}-{concept}") / name
 
 
 def command(model: str, concept: str, args: list[str]) -> list[str]:
-    args = [a.format(model=model, **{n: str(folder(model, n).relative_to(ROOT)) for n, _ in SWEEP}) for a in args]
+    folders = {n: str(folder(model, concept, n).relative_to(ROOT)) for n, _ in SWEEP}
+    args = [a.format(model=model, **folders) for a in args]
     return args if "--from" in args else [*args, "--model", model, "--concept", concept]
 
 
@@ -119,9 +120,10 @@ def shared_run(model: str, concept: str, name: str, args: list[str]) -> Path | N
 
 def run(model: str, concept: str, name: str, args: list[str], record: Path) -> None:
     shared = shared_run(model, concept, name, args)
-    out, cmd = (
-        (shared, scorecard_command(model, name)[1:]) if shared else (folder(model, name), command(model, concept, args))
-    )
+    if shared:
+        out, cmd = shared, scorecard_command(model, name)[1:]
+    else:
+        out, cmd = folder(model, concept, name), command(model, concept, args)
     if any("synth" in x or "forget_from" in x for x in args) or "relabel" in args:  # relabel: synth's answers
         subprocess.run([EXE, *SYNTH_COMMAND, "--model", model, "--concept", concept], check=True, cwd=ROOT)
     t = time.perf_counter()
