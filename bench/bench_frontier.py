@@ -71,6 +71,9 @@ SWEEP: list[tuple[str, list[str]]] = [  # in the order they run: the synthetic c
     ("recipe-lr5e-5", ["unlearn", "--lr", "5e-5"]),
     ("recipe-lr2e-4", ["unlearn", "--lr", "2e-4"]),
     ("simnpo-lr1e-4", ["unlearn", "--method", "simnpo", "--lr", "1e-4"]),
+    # smollm2 barely moved at the recipe's lr 1e-4 (40 steps, far inside the budget): its own choice needs more
+    ("recipe-synth-lr5e-4", ["unlearn", *SYNTH, "--lr", "5e-4"]),
+    ("recipe-synth-lr1e-3", ["unlearn", *SYNTH, "--lr", "1e-3"]),
 ]
 
 
