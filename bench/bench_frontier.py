@@ -189,6 +189,7 @@ def main() -> None:
             at: dict[tuple[float, float], list[str]] = {}  # runs at the same point share one label
             for r in rows:
                 at.setdefault((r["validation"]["keep_cost"], r["validation"]["forget"]), []).append(r["name"])
+            wide = max(k[0] for k in at)  # room on the left for the names of runs at keep cost 0
             row_of = {k: sum(o[1] == k[1] and o[0] < k[0] for o in at) for k in at}  # labels on one level alternate
             fig.add_scatter(x=[k[0] for k in at], y=[k[1] for k in at], mode="markers+text",
                             text=[", ".join(v) for v in at.values()], name="runs",
@@ -204,7 +205,7 @@ def main() -> None:
             fig.update_layout(title=f"Forget vs keep on {a.model} ({a.concept}), validation split",
                               xaxis_title="keep cost (largest of: other MC lost / 0.03, greedy / 0.05, ppl rise / 0.1)",
                               yaxis_title="known concept MC items lost", width=1000, height=650,
-                              xaxis_range=[-0.4, 1.1 * max(k[0] for k in at) + 0.4])  # fmt: skip
+                              xaxis_range=[-0.15 * wide - 0.4, 1.1 * wide + 0.4])  # fmt: skip
             # self-contained (no network), no toolbar in the picture
             fig.write_html(record.with_suffix(".html"), include_plotlyjs=True, config={"displayModeBar": False})
             png = record.with_suffix(".png")
