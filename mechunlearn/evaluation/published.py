@@ -4,8 +4,7 @@ They come from other models and other benchmarks, so they are not points on the 
 read as *after / before* of the paper's forget measure and of its keep measure, which is what a run's
 ``forget.mc`` and ``keep.mc`` are too (known items score 1.0 before by construction). Chance is not
 removed from either (WMDP and the MC sets here are four-way: a model that forgot all scores ~0.25x
-of a perfect one, not 0). Figures as the papers report them; ``../shared/docs/prior-art.md`` lists
-their settings.
+of a perfect one, not 0). Figures as the papers report them; their settings are in the papers.
 """
 
 from __future__ import annotations
