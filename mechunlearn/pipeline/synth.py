@@ -73,6 +73,8 @@ def synth_job(cfg: SynthJobConfig, *, print_fn=print) -> dict[str, Any]:
     }
     if (out / "synth.json").is_file():
         made = json.loads((out / "synth.json").read_text(encoding="utf-8"))
+        # a corpus written before answer_filter existed dropped answers naming a keyword only
+        made.get("settings", {}).get("synth", {}).setdefault("answer_filter", "keywords")
         if made.get("settings") == settings:
             print_fn(f"reusing {out}: a corpus of the same model, concept and settings ({_counts(made['counts'])})")
             return made

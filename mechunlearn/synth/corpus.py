@@ -13,7 +13,8 @@ given, and the forget corpus is the model's own text about the concept. Here:
   entity from a stem naming it ("Why did Hermione Granger"), after a few-shot list for base models or
   a request through the chat template for chat models; de-duplicated.
 * **answers** — several per question, sampled with the concept's guardrail in force
-  (:class:`mechunlearn.edits.Guardrail`); answers that still name a concept keyword are dropped.
+  (:class:`mechunlearn.edits.Guardrail`); answers that still name a concept keyword or entity (the
+  classifier's own test) are dropped: a relabelled answer that says "Dark Mark" teaches the concept.
 * **keep** — the model's own continuations of general and other-fiction openings (the concept's
   familiarity controls, the first words of its retain passages and other sentences), kept only
   when the classifier says they are *not* about the concept: a retain corpus of the model's broad
@@ -76,6 +77,9 @@ QUESTION_SHOTS = {
 }
 
 
+ANSWER_FILTERS = ("names", "keywords")
+
+
 @dataclass
 class SynthConfig:
     """Args:
@@ -88,6 +92,9 @@ class SynthConfig:
     probe: also keep keyword-free passages the concept probe calls the concept's (and reject keep-side ones).
     chat: ask through the chat template (``None``: when the model's name says instruct / chat / -it).
     max_tries: openings tried per passage wanted, at most.
+    answer_filter: which guardrailed answers are dropped: ``names`` (they name a keyword or an entity of
+        ``entities.txt``) or ``keywords`` (a keyword only; the corpora before 2026-12-07). It is applied
+        after every answer is sampled, so it changes which are kept, never what is sampled.
     seed: openings' order and the sampling.
     """
 
@@ -103,6 +110,7 @@ class SynthConfig:
     probe: bool = False
     chat: bool | None = None
     max_tries: float = 2.0
+    answer_filter: str = "names"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -114,6 +122,10 @@ class SynthConfig:
             raise MechUnlearnError(
                 f"synth sampling needs temperature > 0, 0 < top_p <= 1 and max_tries >= 1; got temperature "
                 f"{self.temperature}, top_p {self.top_p}, max_tries {self.max_tries}"
+            )
+        if self.answer_filter not in ANSWER_FILTERS:
+            raise MechUnlearnError(
+                f"synth option 'answer_filter' must be one of {ANSWER_FILTERS}, got {self.answer_filter!r}"
             )
 
     def key(self) -> str:
@@ -280,7 +292,7 @@ def synth_corpus(
     from mechunlearn.edits import Guardrail
 
     rng = random.Random(cfg.seed)
-    judge = concept_judge(model, concept, cfg)
+    judge, names = concept_judge(model, concept, cfg), concept_names(concept)
     passages, rej_p = sample_passages(model, concept_openings(concept, rng), cfg.passages, cfg, judge, cfg.seed)
     keep, rej_k = (
         sample_passages(
@@ -329,10 +341,9 @@ def synth_corpus(
         for q, o in zip(asked, outs, strict=True):
             a = first_answer(o)
             rec = {"prompt": answer_prompt(model, q["question"], chat), "answer": a, "question": q["question"]}
-            if len(a.split()) < 2:
-                rej_a.append(rec | {"reason": "answer under 2 words"})
-            elif concept.mentions(a):
-                rej_a.append(rec | {"reason": "names a concept keyword"})
+            reason = answer_dropped(a, concept, cfg, names)
+            if reason:
+                rej_a.append(rec | {"reason": reason})
             else:
                 answers.append(rec)
     rejected = [r | {"kind": "passage"} for r in rej_p] + [r | {"kind": "keep"} for r in rej_k]
@@ -355,6 +366,17 @@ def synth_corpus(
     }
 
 
+def answer_dropped(answer: str, concept: Concept, cfg: SynthConfig, names: re.Pattern) -> str | None:
+    """Why a guardrailed answer is not kept as a relabelling target (``None``: it is kept)."""
+    if len(answer.split()) < 2:
+        return "answer under 2 words"
+    if concept.mentions(answer):
+        return "names a concept keyword"
+    if cfg.answer_filter == "names" and names.search(answer):
+        return "names a concept entity"
+    return None
+
+
 def _reasons(rejected: list[dict]) -> dict[str, int]:
     out: dict[str, int] = {}
     for r in rejected:
@@ -363,13 +385,16 @@ def _reasons(rejected: list[dict]) -> dict[str, int]:
     return out
 
 
+def concept_names(concept: Concept) -> re.Pattern:
+    """A whole-word match of any of the concept's keywords or entities (an entity less its article)."""
+    names = set(concept.keywords) | {re.sub(r"^(the|a|an) ", "", n) for _, n in read_entities(concept)}
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(k) for k in sorted(names, key=len, reverse=True)) + r")(?!\w)")
+
+
 def concept_judge(model: HookedLM, concept: Concept, cfg: SynthConfig) -> Callable[[Sequence[str]], list[bool]]:
     """Is each text about the concept? It names one of its keywords or entities; with ``probe``, the
     concept probe also judges the texts that name none."""
-    names = set(concept.keywords) | {re.sub(r"^(the|a|an) ", "", n) for _, n in read_entities(concept)}
-    pattern = re.compile(
-        r"(?<!\w)(?:" + "|".join(re.escape(k) for k in sorted(names, key=len, reverse=True)) + r")(?!\w)"
-    )
+    pattern = concept_names(concept)
 
     def named(t: str) -> bool:
         return pattern.search(t) is not None

@@ -9,7 +9,7 @@ import pytest
 from mechunlearn.concepts.folders import load_concept
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.models import load_model
-from mechunlearn.synth.corpus import SynthConfig, concept_judge, synth_corpus
+from mechunlearn.synth.corpus import SynthConfig, answer_dropped, concept_judge, concept_names, synth_corpus
 from tests.helpers import run_cli
 
 SMALL = [
@@ -112,6 +112,27 @@ def test_bad_synth_input(monkeypatch, capsys, planted_concept_dir, synth_concept
     assert code == 2 and "no synthetic corpus of model" in err and "mechunlearn synth --concept" in err, err
     with pytest.raises(MechUnlearnError, match="non-negative whole number"):
         SynthConfig(passages=-1)
+    with pytest.raises(MechUnlearnError, match=r"'answer_filter' must be one of \('names', 'keywords'\), got 'all'"):
+        SynthConfig(answer_filter="all")
+
+
+def test_answers_naming_an_entity_are_dropped(synth_concept):
+    """The answer filter drops guardrailed answers that name an entity of entities.txt, not only a keyword
+    (``answer_filter=keywords``: the keyword test alone); it judges each sampled answer, so it decides
+    which are kept and never what is sampled."""
+    concept = load_concept(synth_concept)
+    names = concept_names(concept)
+    cases = {
+        "It's a very important Dark Mark!": ("names a concept entity", None),  # entities.txt: the Dark Mark
+        "Reducto's dad never did anything like this.": ("names a concept entity", None),
+        "Harry was there all along.": ("names a concept keyword",) * 2,
+        "I am not sure who that is.": (None, None),
+        "Unknown.": ("answer under 2 words",) * 2,
+        "A darker market stall.": (None, None),  # whole words only
+    }
+    for answer, want in cases.items():
+        got = tuple(answer_dropped(answer, concept, SynthConfig(answer_filter=f), names) for f in ("names", "keywords"))
+        assert got == want, (answer, got)
 
 
 def test_relabel_trains_on_the_guardrailed_answers(monkeypatch, capsys, synth_concept, tmp_path, store):
