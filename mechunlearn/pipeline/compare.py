@@ -15,11 +15,6 @@ from mechunlearn.evaluation.compare import compare_figure, read_run, table_rows
 from mechunlearn.evaluation.plots import write_html
 from mechunlearn.evaluation.published import published_markdown
 
-PUBLISHED_NOTE = (
-    "Published results beside them: other models and benchmarks, each read as after / before, as the runs' "
-    "forget.mc and keep.mc are (known items score 1.0 before); chance is not removed."
-)
-
 
 def _fmt(v: Any) -> str:
     return "" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
@@ -45,7 +40,7 @@ def compare(runs: list[str], out: str | None = None, *, print_fn=print) -> dict[
     csv.writer(buf).writerows([header, *rows])
     folder = Path(out) if out else default_out("compare", "runs")
     with run_folder(folder, {"runs": runs, "out": str(folder)}) as tmp:
-        (tmp / "compare.md").write_text(f"{markdown}\n\n{PUBLISHED_NOTE}\n\n{published_markdown()}\n", encoding="utf-8")
+        (tmp / "compare.md").write_text(f"{markdown}\n\n{published_markdown()}\n", encoding="utf-8")
         (tmp / "compare.csv").write_text(buf.getvalue(), encoding="utf-8")
         write_json(tmp / "compare.json", {"header": header, "rows": rows, "runs": [asdict(s) for s in summaries]})
         write_html(compare_figure(summaries), tmp / "compare.html")

@@ -36,6 +36,7 @@ def test_compare_two_prune_runs(monkeypatch, capsys, tmp_path):
     md = (out / "compare.md").read_text()
     rmu = next(line for line in md.splitlines() if line.startswith("| RMU |"))
     assert "63.7 -> 31.2 | 0.490 |" in rmu and rmu.endswith("58.1 -> 57.1 | 0.983 |")
+    assert "each read as after / before" in md.split("| RMU |")[0]  # the note says how to read them
     assert "Harry Potter familiarity" in html and "published (other models and benchmarks" in html
 
 
