@@ -42,6 +42,8 @@ COMMANDS: dict[str, tuple[list[str], bool]] = {
     "prune-recipe": (["unlearn", "--from", "{prune}"], False),
     # the frontier's default (bench_frontier.py): the recipe on the model's own corpus (mechunlearn synth)
     "recipe-synth": (["unlearn", "--forget-data", "synth", "--retain-data", "synth"], True),
+    # the frontier's choice once it ran three times as long (bench_frontier.py: recipe-synth-s120)
+    "recipe-synth-s120": (["unlearn", "--forget-data", "synth", "--retain-data", "synth", "--steps", "120"], False),
 }
 
 
