@@ -17,7 +17,8 @@ from mechunlearn.concepts.folders import Concept
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.core.io import staged_dir
 from mechunlearn.core.paths import concepts_dir, home
-from mechunlearn.synth.corpus import CATEGORIES, SynthConfig, concept_judge, concept_openings
+from mechunlearn.synth.corpus import SynthConfig, concept_openings
+from mechunlearn.synth.entities import CATEGORIES, concept_judge
 
 GUARDRAIL = (
     "The following text was written by someone who has never read, watched or heard of {title} and knows "

@@ -55,7 +55,7 @@ class SynthJobConfig(JsonConfig):
 
 def synth_job(cfg: SynthJobConfig, *, print_fn=print) -> dict[str, Any]:
     from mechunlearn.models.loading import load_model
-    from mechunlearn.synth.corpus import read_entities
+    from mechunlearn.synth.entities import read_entities
 
     concept = load_concept(cfg.concept)
     read_entities(concept)  # a concept without entities fails before a model loads

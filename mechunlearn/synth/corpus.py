@@ -30,7 +30,7 @@ import json
 import logging
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from mechunlearn.concepts.folders import Concept
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.models.generate import generate
 from mechunlearn.models.hooked import HookedLM
+from mechunlearn.synth.entities import CATEGORIES, answer_dropped, concept_judge, concept_names, read_entities
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ FRAMES = {
     "creature": ["In {title}, a {name} is", "The {name}"],
     "spell": ["In {title}, {name} is", "The spell {name}"],
 }
-CATEGORIES = tuple(FRAMES)
 QUESTION_STEMS = {  # the question the model completes starts here, so it is about the entity
     "character": ["Why did {name}", "What did {name}", "How did {name}", "Who helped {name}", "Where did {name}"],
     "place": ["What happens at {name}", "Who lives in {name}", "Where is {name}", "Why is {name}"],
@@ -78,6 +78,8 @@ QUESTION_SHOTS = {
 
 
 ANSWER_FILTERS = ("names", "keywords")
+
+assert set(FRAMES) == set(QUESTION_STEMS) == set(QUESTION_SHOTS) == set(CATEGORIES)  # one of each per category
 
 
 @dataclass
@@ -130,29 +132,6 @@ class SynthConfig:
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
-
-
-def read_entities(concept: Concept) -> list[tuple[str, str]]:
-    """``entities.txt``: ``(category, name)`` per line; one error naming the bad line."""
-    path = Path(concept.path) / "entities.txt"
-    if not path.is_file():
-        raise MechUnlearnError(
-            f"concept '{concept.name}' has no entities.txt in {concept.path}; list its characters, places, objects "
-            "and events there (category<TAB>name per line) or scaffold one with `mechunlearn concept new`"
-        )
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.split("\t")
-        if len(parts) != 2 or parts[0] not in CATEGORIES or not parts[1].strip():
-            raise MechUnlearnError(
-                f"{path}:{n}: expected 'category<TAB>name' with category one of {list(CATEGORIES)}, got {line!r}"
-            )
-        out.append((parts[0], parts[1].strip()))
-    if not out:
-        raise MechUnlearnError(f"{path} lists no entities")
-    return out
 
 
 def concept_title(concept: Concept) -> str:
@@ -366,49 +345,9 @@ def synth_corpus(
     }
 
 
-def answer_dropped(answer: str, concept: Concept, cfg: SynthConfig, names: re.Pattern) -> str | None:
-    """Why a guardrailed answer is not kept as a relabelling target (``None``: it is kept)."""
-    if len(answer.split()) < 2:
-        return "answer under 2 words"
-    if concept.mentions(answer):
-        return "names a concept keyword"
-    if cfg.answer_filter == "names" and names.search(answer):
-        return "names a concept entity"
-    return None
-
-
 def _reasons(rejected: list[dict]) -> dict[str, int]:
     out: dict[str, int] = {}
     for r in rejected:
         k = f"{r['kind']}: {r['reason']}"
         out[k] = out.get(k, 0) + 1
     return out
-
-
-def concept_names(concept: Concept) -> re.Pattern:
-    """A whole-word match of any of the concept's keywords or entities (an entity less its article)."""
-    names = set(concept.keywords) | {re.sub(r"^(the|a|an) ", "", n) for _, n in read_entities(concept)}
-    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(k) for k in sorted(names, key=len, reverse=True)) + r")(?!\w)")
-
-
-def concept_judge(model: HookedLM, concept: Concept, cfg: SynthConfig) -> Callable[[Sequence[str]], list[bool]]:
-    """Is each text about the concept? It names one of its keywords or entities; with ``probe``, the
-    concept probe also judges the texts that name none."""
-    pattern = concept_names(concept)
-
-    def named(t: str) -> bool:
-        return pattern.search(t) is not None
-
-    if not cfg.probe:
-        return lambda texts: [named(t) for t in texts]
-    from mechunlearn.ranking.classifier import ConceptClassifier
-
-    clf = ConceptClassifier.train(model, concept)
-
-    def judge(texts: Sequence[str]) -> list[bool]:
-        named_ = [named(t) for t in texts]
-        rest = [t for t, n in zip(texts, named_, strict=True) if not n]
-        probed = iter(clf.is_concept(rest).tolist() if rest else [])
-        return [n or bool(next(probed)) for n in named_]
-
-    return judge

@@ -2,7 +2,8 @@
 
 from mechunlearn.concepts.folders import load_concept
 from mechunlearn.core.paths import bundled_model_dir
-from mechunlearn.synth.corpus import SynthConfig, concept_judge, read_entities
+from mechunlearn.synth.corpus import SynthConfig
+from mechunlearn.synth.entities import concept_judge, read_entities
 from tests.helpers import run_cli
 
 ENTITIES = "character:Harry Potter,place:Hogwarts,object:the Elder Wand"

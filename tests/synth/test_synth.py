@@ -9,7 +9,8 @@ import pytest
 from mechunlearn.concepts.folders import load_concept
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.models import load_model
-from mechunlearn.synth.corpus import SynthConfig, answer_dropped, concept_judge, concept_names, synth_corpus
+from mechunlearn.synth.corpus import SynthConfig, synth_corpus
+from mechunlearn.synth.entities import answer_dropped, concept_judge, concept_names
 from tests.helpers import run_cli
 
 SMALL = [
