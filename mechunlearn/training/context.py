@@ -1,4 +1,4 @@
-"""What a method's loss can ask the run for: the frozen reference, precomputed values, the data."""
+"""What a method's loss can ask the run for: the frozen reference, a teacher, precomputed values, the data."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 
 from mechunlearn.activations.capture import capture
 from mechunlearn.models.hooked import HookedLM
-from mechunlearn.training.data import UnlearnData
+from mechunlearn.training.data import Example, UnlearnData, make_batch
 from mechunlearn.unlearning.base import Batch
 
 
@@ -32,6 +32,8 @@ class Context:
     concept: Any = None  # the concept being unlearned (methods that read its folder: whp's anchors)
     fine_tune: Callable[..., Any] | None = None  # the loop's train_epochs, for a setup that trains a model of its own
     _frozen: HookedLM | None = field(default=None, repr=False)
+    _teacher_rows: list[Example] | None = field(default=None, repr=False)
+    _teacher_cut: tuple[int, int] | None = field(default=None, repr=False)
 
     def frozen(self) -> HookedLM:
         if self._frozen is None:
@@ -62,15 +64,33 @@ class Context:
         for i in range(0, n, size):
             yield self.data.batch(side, list(range(i, min(n, i + size))))
 
+    def hold_teacher(self) -> None:
+        """Keep the model as it is now, every edit in force, as the teacher of :meth:`teacher_logprobs`,
+        reading the retain rows as they are now (call in ``setup``, before the model or its rows change)."""
+        self.frozen()
+        self._teacher_rows = list(self.data.retain)
+
+    def drop_teacher_prompt(self, keep: int, cut: int) -> None:
+        """The student reads the retain rows without tokens ``keep .. keep + cut`` (a guardrail's prompt);
+        the teacher still reads them, and :meth:`teacher_logprobs` lines its positions up with the student's."""
+        self.data.drop_prefix_tokens("retain", keep, cut)
+        # the teacher's prediction of the text's first token sits at its prompt's last position
+        self._teacher_cut = (max(keep - 1, 0), cut)
+
     @torch.no_grad()
-    def retain_logprobs(self) -> list[torch.Tensor]:
-        """Next-token log-probabilities ``[len, vocab]`` of each retain example under the model as it is
-        now (call in ``setup``), held on the CPU in float16."""
-        out: list[torch.Tensor] = []
-        for b in self._batches("retain"):
-            lp = torch.log_softmax(self.model.logits(b.input_ids, b.attention_mask).float(), -1).half().cpu()
-            out += [row[: int(n)] for row, n in zip(lp, b.attention_mask.sum(-1), strict=True)]
-        return out
+    def teacher_logprobs(self, batch: Batch) -> torch.Tensor:
+        """The held teacher's next-token log-probabilities ``[rows, len, vocab]`` (float32) of a retain batch's
+        rows, position for position as the student reads them. Computed per batch: a whole corpus' worth
+        at once does not fit (gemma's 262,144-entry vocabulary: 1 MB a token in float32)."""
+        if self._teacher_rows is None:
+            raise RuntimeError("teacher_logprobs needs hold_teacher() in the method's setup")
+        teacher = self.frozen()
+        rows = make_batch(teacher, [self._teacher_rows[i] for i in batch.index], batch.index)
+        lp = torch.log_softmax(teacher.logits(rows.input_ids, rows.attention_mask).float(), -1)
+        if self._teacher_cut is not None:
+            k, cut = self._teacher_cut
+            lp = torch.cat([lp[:, :k], lp[:, k + cut :]], 1)
+        return lp[:, : batch.input_ids.shape[1]]
 
     def generic_labels(self, alpha: float, reinforce_epochs: int, reinforce_lr: float) -> list[torch.Tensor]:
         """Who's Harry Potter's label of every forget example's every position (call in ``setup``):
@@ -93,16 +113,13 @@ class Context:
         logging.getLogger(__name__).info("generic labels: %s", stats)
         return labels
 
-    @torch.no_grad()
-    def forget_reference_nll(self) -> list[float]:
-        """Summed NLL of each forget example's targets under the model as it is now (call in ``setup``)."""
+    def reference_nll(self, batch: Batch) -> torch.Tensor:
+        """Summed NLL of each row's targets under the frozen starting model (NPO's reference), per batch:
+        only the rows the run trains on are scored."""
         from mechunlearn.unlearning.base import Outputs
         from mechunlearn.unlearning.losses import sequence_nll
 
-        out: list[float] = []
-        for b in self._batches():
-            out += sequence_nll(Outputs(b, self.model.logits(b.input_ids, b.attention_mask), {})).tolist()
-        return out
+        return sequence_nll(Outputs(batch, self.reference_logits(batch), {}))
 
     @torch.no_grad()
     def mean_forget_norm(self, hook: str) -> float:

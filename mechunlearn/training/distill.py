@@ -2,10 +2,10 @@
 
 An SAE clamp has no exact weight form, so the plain model is fine-tuned to reproduce the
 clamped model's next-token distributions: the ``distill`` objective
-(:mod:`mechunlearn.unlearning.methods.distill`) in the one training loop. The teacher's
-log-probabilities are computed once with the clamp in force, then the same weights, with the
-clamp removed, are trained to minimise ``KL(teacher || student)`` per token on forget and
-retain text, in batches of texts of similar length.
+(:mod:`mechunlearn.unlearning.methods.distill`) in the one training loop. The teacher is a frozen
+copy with the clamp in force, run on each batch; the same weights, with the clamp removed, are
+trained to minimise ``KL(teacher || student)`` per token on forget and retain text, in batches of
+texts of similar length.
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ class Method:
     forward pass, e.g. Yao et al.'s mismatched answers), :meth:`hooks` (activations to capture),
     :meth:`stop_at_layer` (skip the rest of the model), :meth:`trainable` (restrict the
     parameters, e.g. RMU's few MLP output matrices) and :meth:`setup` (precompute on the
-    unchanged model, e.g. NPO's reference log-likelihoods).
+    unchanged model, e.g. Who's Harry Potter's generic labels).
     """
 
     name: ClassVar[str] = ""

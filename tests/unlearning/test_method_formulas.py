@@ -88,14 +88,24 @@ class FakeContext:
         assert batch is self.d["retain"].batch
         return self.d["reference_acts"][hook]
 
-    def forget_reference_nll(self) -> list[float]:
-        return list(self.d["reference_nll"])
+    def reference_nll(self, batch: Batch) -> torch.Tensor:
+        assert batch is self.d["forget"].batch
+        return torch.tensor([self.d["reference_nll"][i] for i in batch.index])
 
     def mean_forget_norm(self, hook: str) -> float:
         return self.d["mean_forget_norm"]
 
-    def retain_logprobs(self) -> list[torch.Tensor]:
-        return list(self.d["teacher_logprobs"])
+    def hold_teacher(self) -> None:
+        pass
+
+    def teacher_logprobs(self, batch: Batch) -> torch.Tensor:
+        """The teacher's rows by example index, padded with garbage (a KL there would show)."""
+        assert batch is self.d["retain"].batch
+        out = torch.randn(*batch.input_ids.shape, V, generator=torch.Generator().manual_seed(9))
+        for r, i in enumerate(batch.index):
+            t = self.d["teacher_logprobs"][i]
+            out[r, : len(t)] = t
+        return out
 
     def generic_labels(self, alpha: float, reinforce_epochs: int, reinforce_lr: float) -> list[torch.Tensor]:
         return list(self.d["generic_labels"])

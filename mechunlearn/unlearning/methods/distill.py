@@ -3,8 +3,9 @@
     L = mean_{b, t real} KL(p_teacher(. | x_<=t) || p_theta(. | x_<=t))
 
 over every real position of the retain rows (the text to imitate). The teacher is the model
-as it is when training starts, with all its edits in force; its log-probabilities are
-computed once in ``setup``, as NPO computes its reference. Then the edits of the kinds in
+as it is when training starts, with all its edits in force: a frozen copy, run on each step's
+rows (a corpus' distributions held at once would not fit: gemma's vocabulary is 262,144
+entries). Then the edits of the kinds in
 ``drop_edits`` are taken out, so the student, the same weights without them, learns to do
 what the edits did. ``clamp --bake`` uses it to turn an SAE clamp, which has no exact weight
 form, into plain weights (as UNDO distils an unlearned teacher into a student); ``guardrail
@@ -15,8 +16,6 @@ partly noised copy of the teacher (UNDO, Lee et al. 2025; ``mechunlearn distill 
 """
 
 from dataclasses import dataclass
-
-import torch
 
 from mechunlearn.unlearning.base import Method, TrainDefaults, register_method
 from mechunlearn.unlearning.losses import masked_mean, token_kl
@@ -44,16 +43,12 @@ class Distill(Method):
     uses_forget = False
 
     def setup(self, ctx):
-        self.teacher = ctx.retain_logprobs()  # one [len, vocab] per retain example, edits in force
+        ctx.hold_teacher()  # the model as it is now, every edit in force
         head = len(ctx.model.special_prefix())
         ctx.model.edits = [e for e in ctx.model.edits if e.kind not in self.cfg.drop_edits]
         keep = len(ctx.model.special_prefix())
         if head > keep:  # a dropped prompt (guardrail): the student reads the texts without it
-            cut = head - keep
-            ctx.data.drop_prefix_tokens("retain", keep, cut)
-            # the teacher's prediction of the text's first token sits at its prompt's last position
-            k = max(keep - 1, 0)
-            self.teacher = [torch.cat([t[:k], t[k + cut :]]) for t in self.teacher]
+            ctx.drop_teacher_prompt(keep, head - keep)
         if self.cfg.noise:  # UNDO: the student starts from a partly noised copy of the teacher
             from mechunlearn.training.noise import shrink_and_perturb
 
@@ -61,10 +56,6 @@ class Distill(Method):
 
     def loss(self, step):
         out = step.retain
-        b = out.batch
-        teacher = torch.zeros(out.logits.shape, dtype=torch.float32)
-        for row, i in enumerate(b.index):
-            t = self.teacher[i][: b.input_ids.shape[1]]
-            teacher[row, : len(t)] = t.float()
-        kl = masked_mean(token_kl(teacher.to(out.logits.device), out.logits), b.attention_mask)
+        teacher = step.ctx.teacher_logprobs(out.batch).to(out.logits.device)
+        kl = masked_mean(token_kl(teacher, out.logits), out.batch.attention_mask)
         return {"loss": kl, "kl": kl}
