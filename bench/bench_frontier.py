@@ -145,6 +145,8 @@ def run(model: str, concept: str, name: str, args: list[str], record: Path | Non
     seconds = report["timing"]["total"] if shared else round(time.perf_counter() - t, 1)
     line = {"name": name, "command": "mechunlearn " + " ".join(cmd), "folder": str(out.relative_to(ROOT))}
     line["seconds"] = seconds
+    trained = report.get("training") or report.get("edit", {}).get("distill") or {}  # unlearn's, or a bake's
+    line["peak_memory_mb"] = trained.get("peak_memory_mb")
     line |= figures(report) | {"timing": report.get("timing"), "versions": library_versions()}
     with record.open("a", encoding="utf-8") as f:
         f.write(json.dumps(line) + "\n")

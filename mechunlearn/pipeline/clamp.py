@@ -7,7 +7,6 @@ Writes the same layout as ``prune``: ``report.json`` (same keys), ``ranking.html
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from mechunlearn.ranking.sae_store import (
     rank_features,
 )
 from mechunlearn.saes.loading import check_sae_fits, load_sae, sae_reference
-from mechunlearn.training.distill import distill, kl_between
+from mechunlearn.training.distill import bake_summary, distill, kl_between
 
 log = logging.getLogger("mechunlearn.clamp")
 
@@ -170,7 +169,7 @@ def clamp(cfg: ClampConfig, *, print_fn=print) -> dict[str, Any]:
             report["edit"] |= {
                 "kl_baked_vs_clamped_retain": kl_retain,
                 "kl_baked_vs_clamped_forget": kl_forget,
-                "distill": dataclasses.asdict(dcfg) | {"steps": stats.steps, "final_kl": stats.last_loss},
+                "distill": bake_summary(dcfg, stats),
             }
             new_stages.append(("baked", "clamp distilled into plain weights", baked))
             report["after"] = baked

@@ -9,7 +9,6 @@ HF checkpoint trained to reproduce, without the prompt, what the model does with
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +23,7 @@ from mechunlearn.edits.export import export_checkpoint
 from mechunlearn.evaluation.report import markdown_table, stage_table
 from mechunlearn.pipeline.config import CheckOptions, JsonConfig, build, check_start
 from mechunlearn.pipeline.stage import checked_concept, finish, new_run, stage_run
-from mechunlearn.training.distill import BakeConfig, distill
+from mechunlearn.training.distill import BakeConfig, bake_summary, distill
 
 log = logging.getLogger("mechunlearn.guardrail")
 
@@ -127,7 +126,7 @@ def guardrail(cfg: GuardrailConfig, *, print_fn=print) -> dict[str, Any]:
             report["edit"] |= {
                 "kl_baked_vs_guardrailed_retain": kl_prompted(model, teacher, concept.retain_split()[1]),
                 "kl_baked_vs_guardrailed_forget": kl_prompted(model, teacher, concept.forget_split()[1]),
-                "distill": dataclasses.asdict(dcfg) | {"steps": stats.steps, "final_kl": stats.last_loss},
+                "distill": bake_summary(dcfg, stats),
             }
             new_stages.append(("baked", "guardrail distilled into plain weights", baked))
             report["after"], report["baked"], report["guardrailed_only"] = baked, baked, after

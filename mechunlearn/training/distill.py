@@ -10,6 +10,7 @@ texts of similar length.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,3 +57,15 @@ def distill(
     """Train ``model``'s weights so that, without its edits of the kinds ``drop_edits``, it matches itself
     with them, on ``texts`` batched by length. Afterwards those edits are gone from ``model.edits``."""
     return train_epochs(model, "distill", texts, cfg, bucket=True, options={"drop_edits": list(drop_edits)})
+
+
+def bake_summary(cfg: BakeConfig, stats: TrainResult) -> dict:
+    """What a bake's report records: its settings, steps, tokens, KL at the first and last step, peak memory."""
+    return dataclasses.asdict(cfg) | {
+        "steps": stats.steps,
+        "tokens": stats.tokens,
+        "first_kl": stats.first_loss,
+        "final_kl": stats.last_loss,
+        "peak_memory_mb": stats.peak_memory_mb,
+        "peak_memory_kind": stats.peak_memory_kind,
+    }
