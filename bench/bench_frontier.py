@@ -20,6 +20,10 @@ other MC items lost, the relative loss of other facts' greedy completion and the
 rise, each over its target (issue 21: other MC >= 0.97x, other greedy >= 0.95x, perplexity <= 1.1x),
 so 1 is a run at a target. The frontier is the runs no other run beats on both; the default is the
 one that forgets most within the keep budget (``--budget``, 1: every target met).
+
+``--again NAME`` runs a recorded entry once more under the code as it is now (after a change that
+moves numbers at float level or changes its time), into ``<name>-again<k>/``; the table and the plot
+read each entry's latest record, and the earlier ones stay in the file.
 """
 
 from __future__ import annotations
@@ -126,14 +130,15 @@ def shared_run(model: str, concept: str, name: str, args: list[str]) -> Path | N
     return out if same and (out / "report.json").is_file() else None
 
 
-def run(model: str, concept: str, name: str, args: list[str], record: Path | None) -> None:
+def run(model: str, concept: str, name: str, args: list[str], record: Path | None, again: int = 0) -> None:
     """Run one entry (unless its folder holds a finished run) and append its record (unless ``record`` is
-    None: a recorded stack start whose folder was lost is run again for the stack, not recorded twice)."""
-    shared = shared_run(model, concept, name, args)
+    None: a recorded stack start whose folder was lost is run again for the stack, not recorded twice).
+    ``again``: the k-th rerun of a recorded entry, under the code as it is now, into ``<name>-again<k>/``."""
+    shared = None if again else shared_run(model, concept, name, args)
     if shared:
         out, cmd = shared, scorecard_command(model, name)[1:]
     else:
-        out, cmd = folder(model, concept, name), command(model, concept, args)
+        out, cmd = folder(model, concept, name + (f"-again{again}" if again else "")), command(model, concept, args)
     if any("synth" in x or "forget_from" in x for x in args) or "relabel" in args:  # relabel: synth's answers
         subprocess.run([EXE, *SYNTH_COMMAND, "--model", model, "--concept", concept], check=True, cwd=ROOT)
     t = time.perf_counter()
@@ -144,6 +149,8 @@ def run(model: str, concept: str, name: str, args: list[str], record: Path | Non
     report = json.loads((out / "report.json").read_text())
     seconds = report["timing"]["total"] if shared else round(time.perf_counter() - t, 1)
     line = {"name": name, "command": "mechunlearn " + " ".join(cmd), "folder": str(out.relative_to(ROOT))}
+    if again:
+        line["again"] = again
     line["seconds"] = seconds
     trained = report.get("training") or report.get("edit", {}).get("distill") or {}  # unlearn's, or a bake's
     line["peak_memory_mb"] = trained.get("peak_memory_mb")
@@ -167,7 +174,10 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=1.0)
     p.add_argument("--table", action="store_true")
     p.add_argument("--plot", action="store_true")
+    p.add_argument("--again", nargs="*", default=[], help="recorded entries to run once more under today's code")
     a = p.parse_args()
+    if bad := [n for n in a.again if n not in dict(SWEEP)]:
+        sys.exit(f"--again: no entry {', '.join(bad)} in the sweep; valid: {', '.join(n for n, _ in SWEEP)}")
     record = ROOT / "bench" / "frontier" / f"{a.model}{'' if a.concept == 'harry_potter' else '-' + a.concept}.jsonl"
     record.parent.mkdir(parents=True, exist_ok=True)
     rows = [json.loads(x) for x in record.read_text().splitlines()] if record.is_file() else []
@@ -175,6 +185,7 @@ def main() -> None:
         for split in ("validation", "test"):
             r[split]["keep_cost"] = keep_cost(r[split])
     if a.table or a.plot:
+        rows = list({r["name"]: r for r in rows}.values())  # an entry's latest record, in first-run order
         fr = {r["name"] for r in front(rows)}
         ok = [r for r in rows if r["validation"]["keep_cost"] <= a.budget]
         best = max(ok, key=lambda r: r["validation"]["forget"])["name"] if ok else None
@@ -227,12 +238,13 @@ def main() -> None:
         return
     done = {r["name"] for r in rows}
     for name, args in SWEEP:
-        if (a.only is None or name in a.only) and name not in done:
+        again = sum(r["name"] == name for r in rows) if name in a.again else 0
+        if (a.only is None or name in a.only or again) and (name not in done or again):
             for dep, _ in SWEEP:  # a stack's start first (again, unrecorded, if its folder was lost)
                 if "{" + dep + "}" in " ".join(args):
                     run(a.model, a.concept, dep, dict(SWEEP)[dep], None if dep in done else record)
                     done.add(dep)
-            run(a.model, a.concept, name, args, record)
+            run(a.model, a.concept, name, args, record, again)
             done.add(name)
 
 
