@@ -83,6 +83,8 @@ SWEEP: list[tuple[str, list[str]]] = [  # in the order they run: the synthetic c
     ("clamp-b02-recipe-synth", ["unlearn", "--from", "{clamp-b02}", *SYNTH]),
     # the default sees 160 of its 1,346 passages in 40 steps: three times as many
     ("recipe-synth-s120", ["unlearn", *SYNTH, "--steps", "120"]),
+    # the bake at lr 1e-4 lost other facts as UNDO's noise-0 control did at that rate; at 1e-5 that control held
+    ("guardrail-bake-lr1e-5", ["guardrail", "--bake", "--distill-option", "lr=1e-5", "--distill-option", "epochs=1"]),
 ]
 
 
