@@ -143,13 +143,14 @@ def run(model: str, concept: str, name: str, args: list[str], record: Path | Non
         out, cmd = folder(model, concept, name + (f"-again{again}" if again else "")), command(model, concept, args)
     if any("synth" in x or "forget_from" in x for x in args) or "relabel" in args:  # relabel: synth's answers
         subprocess.run([EXE, *SYNTH_COMMAND, "--model", model, "--concept", concept], check=True, cwd=ROOT)
-    t = time.perf_counter()
-    if not (out / "report.json").is_file():
+    t, ran = time.perf_counter(), not (out / "report.json").is_file()
+    if ran:
         subprocess.run([EXE, *cmd, "--out", str(out)], check=True, cwd=ROOT)
     if record is None:
         return
     report = json.loads((out / "report.json").read_text())
-    seconds = report["timing"]["total"] if shared else round(time.perf_counter() - t, 1)
+    # a run found finished (the scorecard bench's, or one whose record was not written) gives its own total
+    seconds = round(time.perf_counter() - t, 1) if ran else report["timing"]["total"]
     line = {"name": name, "command": "mechunlearn " + " ".join(cmd), "folder": str(out.relative_to(ROOT))}
     if again:
         line["again"] = again
@@ -241,7 +242,8 @@ def main() -> None:
     done = {r["name"] for r in rows}
     for name, args in SWEEP:
         again = sum(r["name"] == name for r in rows) if name in a.again else 0
-        if (a.only is None or name in a.only or again) and (name not in done or again):
+        wanted = name in a.again or (name in a.only if a.only is not None else not a.again)  # --again: only those
+        if again or (wanted and name not in done):
             for dep, _ in SWEEP:  # a stack's start first (again, unrecorded, if its folder was lost)
                 if "{" + dep + "}" in " ".join(args):
                     run(a.model, a.concept, dep, dict(SWEEP)[dep], None if dep in done else record)
