@@ -218,7 +218,8 @@ def main() -> None:
             row_of = {k: sum(o[1] == k[1] and o[0] < k[0] for o in at) for k in at}  # labels on one level alternate
             fig.add_scatter(x=[k[0] for k in at], y=[k[1] for k in at], mode="markers+text",
                             text=[", ".join(v) for v in at.values()], name="runs",
-                            textposition=["bottom center" if row_of[k] % 2 else "top center" for k in at])  # fmt: skip
+                            textposition=[("bottom " if row_of[k] % 2 else "top ") + ("right" if len(", ".join(v)) > 30
+                                          else "center") for k, v in at.items()])  # long labels rightwards  # fmt: skip
             f = sorted(front(rows), key=lambda r: r["validation"]["keep_cost"])
             fig.add_scatter(x=[r["validation"]["keep_cost"] for r in f], y=[r["validation"]["forget"] for r in f],
                             mode="lines", name="frontier")  # fmt: skip
