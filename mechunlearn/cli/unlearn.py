@@ -75,6 +75,9 @@ def unlearn_cmd(
     forget_kind: str | None = typer.Option(
         None, "--forget-kind", help="Default forget data: all | facts | passages. [default: facts]"
     ),
+    forget_sample: int | None = typer.Option(
+        None, "--forget-sample", help="Train on a seeded sample of N forget examples. [default: all]"
+    ),
     out: Path | None = typer.Option(None, help="New output folder. [default: runs/unlearn-<concept>-<time>]"),
     config: Path | None = typer.Option(None, help="JSON config (an unlearn run's config.json)."),
     device: str | None = typer.Option(None, help="cpu | cuda | ... [default: cuda if available]"),
@@ -108,6 +111,7 @@ def unlearn_cmd(
         "forget_data": [str(p) for p in forget_data] or None,
         "retain_data": [str(p) for p in retain_data] or None,
         "forget_kind": forget_kind,
+        "forget_sample": forget_sample,
         "out": str(out) if out else None,
         "device": device,
         "dtype": dtype,

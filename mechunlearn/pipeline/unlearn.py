@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import random
 from typing import Any
 
 import torch
@@ -102,6 +103,18 @@ def _device_for(cfg: UnlearnConfig) -> UnlearnConfig:
     return cfg
 
 
+def _sampled(cfg: UnlearnConfig, forget: list) -> list:
+    """``cfg.forget_sample`` of the forget examples, drawn with the run's seed (all of them without it)."""
+    if cfg.forget_sample is None:
+        return forget
+    if cfg.forget_sample > len(forget):
+        raise MechUnlearnError(
+            f"--forget-sample {cfg.forget_sample} is more than the {len(forget)} forget examples; "
+            f"valid: 1..{len(forget)}"
+        )
+    return random.Random(cfg.seed).sample(forget, cfg.forget_sample)
+
+
 def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
     """Run the whole unlearn job described by ``cfg``; returns the report (also written to disk)."""
     out = new_run(cfg, "unlearn")
@@ -125,6 +138,8 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
         forget_items = read_data_file(synth_data(model, concept, "answers"))
     if "synth" in cfg.retain_data:
         retain_items += read_data_file(synth_data(model, concept, "retain"))
+    if forget_items:
+        _sampled(cfg, forget_items)  # a sample larger than the data given is refused before any evaluation
     cfg = cfg.resolved(model)  # the default recipe, made explicit for config.json
     from mechunlearn.models import arch_spec
 
@@ -147,9 +162,10 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
         # hooks too, so training cannot bring them back (re-baking them at export is exact)
         model.edits = [edit_from_dict(e) for e in run.in_force] + model.edits
         run.in_force += [e.to_dict() for e in model.edits[len(run.in_force) :] if not is_live(e)]
+        forget = _sampled(cfg, forget_items or default_items(concept, "forget", cfg.forget_kind))
         data = UnlearnData(
             model,
-            forget_items or default_items(concept, "forget", cfg.forget_kind),
+            forget,
             retain_items or default_items(concept, "retain"),
             max_len=cfg.max_len,
             seed=cfg.seed,

@@ -283,6 +283,23 @@ def test_epochs_count_passes_over_the_data_the_method_reads(
     assert t["steps"] == t["method_config"]["steps"] == side_rows // 2
 
 
+def test_forget_sample_trains_on_that_many_forget_examples_and_refuses_more_than_there_are(
+    monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path
+):
+    (tmp_path / "f.txt").write_text("".join(f"Harry cast spell number {i} at Hogwarts.\n" for i in range(6)))
+    args = ["unlearn", "--model", tiny_gpt2_dir, "--concept", planted_concept_dir, "--method", "ga"]
+    args += ["--epochs", "1", "--batch-size", "1", "--lr", "1e-4", "--no-budget", "--forget-data", tmp_path / "f.txt"]
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--forget-sample", "4", "--out", tmp_path / "u")
+    assert code == 0, err
+    t = json.loads((tmp_path / "u" / "report.json").read_text())["training"]
+    assert t["forget_examples"] == 4 and t["steps"] == 4  # one epoch over the sample, not over all 6
+    assert json.loads((tmp_path / "u" / "config.json").read_text())["forget_sample"] == 4
+    for n, words in (("7", "--forget-sample 7 is more than the 6 forget examples; valid: 1..6"), ("0", "positive")):
+        code, _, err = run_cli(monkeypatch, capsys, *args, "--forget-sample", n, "--out", tmp_path / f"bad{n}")
+        assert code == 2 and words in err and err.count("error:") == 1
+        assert not (tmp_path / f"bad{n}").exists()
+
+
 def _run_without_config(folder, config_text):
     """A run folder whose edits.json records a known subset and whose config.json is ``config_text``."""
     folder.mkdir()
