@@ -78,6 +78,12 @@ def unlearn_cmd(
     forget_sample: int | None = typer.Option(
         None, "--forget-sample", help="Train on a seeded sample of N forget examples. [default: all]"
     ),
+    forget_tokens: str | None = typer.Option(
+        None,
+        "--forget-tokens",
+        help="Targets in forget passages: all | names (only the tokens of the concept's keywords and entities). "
+        "[default: all]",
+    ),
     out: Path | None = typer.Option(None, help="New output folder. [default: runs/unlearn-<concept>-<time>]"),
     config: Path | None = typer.Option(None, help="JSON config (an unlearn run's config.json)."),
     device: str | None = typer.Option(None, help="cpu | cuda | ... [default: cuda if available]"),
@@ -112,6 +118,7 @@ def unlearn_cmd(
         "retain_data": [str(p) for p in retain_data] or None,
         "forget_kind": forget_kind,
         "forget_sample": forget_sample,
+        "forget_tokens": forget_tokens,
         "out": str(out) if out else None,
         "device": device,
         "dtype": dtype,

@@ -33,7 +33,8 @@ class LabelledText:
     labels: list[int]
 
 
-def _char_spans_to_labels(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[int]:
+def token_labels(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[int]:
+    """``CONCEPT`` for each token (character ``offsets``) that overlaps one of the matched character ``spans``."""
     out = []
     for a, b in offsets:
         hit = any(a < e and s < b for s, e in spans) if b > a else False
@@ -45,7 +46,7 @@ def label_text(text: str, pattern: re.Pattern, tokenizer, max_len: int) -> list[
     """Tokenize ``text`` and label each token; text longer than ``max_len`` is chunked."""
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     spans = [m.span() for m in pattern.finditer(text)]
-    labels = _char_spans_to_labels(enc["offset_mapping"], spans)
+    labels = token_labels(enc["offset_mapping"], spans)
     return _with_bos(list(enc["input_ids"]), labels, tokenizer, max_len)
 
 
@@ -108,7 +109,7 @@ def label_neurox_pair(tokens_path, labels_path, tokenizer, max_len: int) -> list
             text += w
             pos += len(w)
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        labels = _char_spans_to_labels(enc["offset_mapping"], spans)
+        labels = token_labels(enc["offset_mapping"], spans)
         result += _with_bos(list(enc["input_ids"]), labels, tokenizer, max_len)
     return result
 

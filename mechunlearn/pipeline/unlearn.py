@@ -24,6 +24,7 @@ from mechunlearn.evaluation.report import markdown_table, stage_table
 from mechunlearn.pipeline.stage import checked_concept, export_model, finish, new_run, stage_run
 from mechunlearn.pipeline.unlearn_config import RECIPE, UnlearnConfig, default_localize_k
 from mechunlearn.ranking.base import Ranking
+from mechunlearn.synth.entities import concept_names
 from mechunlearn.synth.folder import synth_data
 from mechunlearn.training.data import UnlearnData, default_items, read_data_file
 from mechunlearn.training.localize import Localization, intersect, localization
@@ -123,6 +124,7 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
     forget_items = [x for f in cfg.forget_data if f != "synth" for x in read_data_file(f)]
     retain_items = [x for f in cfg.retain_data if f != "synth" for x in read_data_file(f)]
     get_method(cfg.method or RECIPE.method).check_concept(concept)  # files the method needs (whp: anchors)
+    names = concept_names(concept) if cfg.forget_tokens == "names" else None  # needs entities.txt: checked now
     ranking_given = Ranking.load(cfg.localize_from) if cfg.localize_from else None
     lora_spec = LoraSpec.parse(cfg.lora) if cfg.lora is not None else None
     timer = Timer()
@@ -169,6 +171,7 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
             retain_items or default_items(concept, "retain"),
             max_len=cfg.max_len,
             seed=cfg.seed,
+            forget_names=names,
         )
         method = cfg.make_method(len(data.forget), len(data.retain))
         m = method.cfg
@@ -229,6 +232,7 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
             "lora": dataclasses.asdict(lora_spec) if lora_spec else None,
             "localisation": loc.record if loc else None,
             "forget_examples": len(data.forget),
+            "forget_passages_unnamed": data.unnamed,  # left out under --forget-tokens names
             "retain_examples": len(data.retain),
             "params_total": n_total,
         } | {k: v for k, v in dataclasses.asdict(result).items() if k != "budget_checks"}

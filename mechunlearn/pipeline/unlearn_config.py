@@ -9,7 +9,7 @@ from typing import Any
 from mechunlearn.core.config_types import check_choices
 from mechunlearn.core.errors import MechUnlearnError
 from mechunlearn.pipeline.config import CheckOptions, JsonConfig, check_budget, check_start
-from mechunlearn.training.data import DataKind
+from mechunlearn.training.data import DataKind, TokenKind
 from mechunlearn.training.loop import MixedPrecision, TrainConfig
 
 
@@ -81,6 +81,9 @@ class UnlearnConfig(JsonConfig, CheckOptions):
         forget_sample: train on a seeded sample of this many forget examples (``None``: all of them). Methods
             whose setup reads every forget example (whp's reinforced copy and generic labels) cost in
             proportion: on gemma's own 1,346 passages whp's setup alone takes hours on 2 CPU cores.
+        forget_tokens: which tokens of a forget passage are training targets: ``all`` (every one after the
+            first) or ``names`` (only those of the concept's keywords and ``entities.txt`` names, where
+            its knowledge is read out; passages naming none are left out). Facts train on their answers.
         forget_kind: the default forget data (``None``: the method's own, ``facts`` for all but RMU's
             ``all``): ``facts`` (the known train-split forget facts, trained
             on their answer tokens), ``passages`` (the forget corpus) or ``all``.
@@ -113,6 +116,7 @@ class UnlearnConfig(JsonConfig, CheckOptions):
     retain_data: list[str] = field(default_factory=list)
     forget_kind: DataKind | None = None
     forget_sample: int | None = None
+    forget_tokens: TokenKind = "all"
     max_len: int = 128
     test_prompts: list[str] = field(default_factory=list)
     out: str | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,11 +30,27 @@ class Example:
     ids: tuple[int, ...]
     target_from: int  # first token that is a training target (1 for a passage, the answer's start for a fact)
     prompt_len: int  # where a mismatched answer is attached (a fact's prompt; a passage's first third)
+    targets: tuple[int, ...] | None = None  # only these positions are targets (a passage's name tokens)
 
 
 def text_example(model: HookedLM, text: str, max_len: int) -> Example:
     ids = tuple(model.encode(text)[:max_len])
     return Example(ids, 1, max(2, len(ids) // 3))
+
+
+def named_example(model: HookedLM, text: str, max_len: int, names: re.Pattern) -> Example | None:
+    """A passage whose targets are only the tokens of the concept's names (every token overlapping a match of
+    ``names``), the tokens that carry what the model knows of the concept; ``None`` when it names none."""
+    from mechunlearn.concepts.labels import CONCEPT, token_labels
+
+    enc = model.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    prefix = model.special_prefix()
+    ids = (prefix + list(enc["input_ids"]))[:max_len]
+    labels = token_labels(enc["offset_mapping"], [m.span() for m in names.finditer(text)])
+    targets = tuple(i for i, lab in enumerate(labels, start=len(prefix)) if lab == CONCEPT and 1 <= i < len(ids))
+    if not targets:
+        return None
+    return Example(tuple(ids), targets[0], max(2, len(ids) // 3), targets)
 
 
 def fact_example(model: HookedLM, prompt: str, answer: str, max_len: int) -> Example:
@@ -63,6 +80,7 @@ def read_data_file(path: str | Path) -> list[str | Fact]:
 
 
 DataKind = Literal["all", "facts", "passages"]
+TokenKind = Literal["all", "names"]
 
 
 def default_items(concept: Concept, side: str, kind: DataKind = "all") -> list[str | Fact]:
@@ -84,20 +102,40 @@ class UnlearnData:
     """
 
     def __init__(
-        self, model: HookedLM, forget: list, retain: list, *, max_len: int = 128, seed: int = 0, bucket: int = 0
+        self,
+        model: HookedLM,
+        forget: list,
+        retain: list,
+        *,
+        max_len: int = 128,
+        seed: int = 0,
+        bucket: int = 0,
+        forget_names: re.Pattern | None = None,
     ) -> None:
-        def encode(items):
+        """``forget_names``: forget passages are trained on the tokens of these names only (facts on their answers,
+        as always); a passage that names none within ``max_len`` tokens is left out (counted in ``unnamed``)."""
+
+        def encode(items, names=None):
             return [
                 x
                 if isinstance(x, Example)
                 else fact_example(model, x.prompt, x.answer, max_len)
                 if isinstance(x, Fact)
                 else text_example(model, x, max_len)
+                if names is None
+                else named_example(model, x, max_len, names)
                 for x in items
             ]
 
         self.model = model
-        self.forget, self.retain = encode(forget), encode(retain)
+        forget_rows = encode(forget, forget_names)
+        self.unnamed = sum(x is None for x in forget_rows)
+        self.forget, self.retain = [x for x in forget_rows if x is not None], encode(retain)
+        if forget and not self.forget:
+            raise MechUnlearnError(
+                f"none of the {len(forget)} forget passages names the concept in its first {max_len} tokens: "
+                "--forget-tokens names leaves nothing to train on; valid: passages that name it, or --forget-tokens all"
+            )
         self.rng = random.Random(seed)
         self._order: dict[str, list[int]] = {"forget": [], "retain": []}
         self._buckets = {side: length_buckets(self.pool(side), bucket, seed) for side in ("forget", "retain")}
@@ -112,7 +150,9 @@ class UnlearnData:
             def shift(i: int) -> int:
                 return i - cut if i >= keep + cut else min(i, keep) if i > keep else i
 
-            return Example(x.ids[:keep] + x.ids[keep + cut :], max(1, shift(x.target_from)), shift(x.prompt_len))
+            targets = None if x.targets is None else tuple(shift(i) for i in x.targets if not keep <= i < keep + cut)
+            ids = x.ids[:keep] + x.ids[keep + cut :]
+            return Example(ids, max(1, shift(x.target_from)), shift(x.prompt_len), targets)
 
         if side == "forget":
             self.forget = [strip(x) for x in self.forget]
@@ -171,7 +211,10 @@ def make_batch(model: HookedLM, rows: list[Example], index: list[int]) -> Batch:
     ids, mask = model.pad([list(r.ids) for r in rows])
     loss_mask = torch.zeros_like(mask)
     for b, r in enumerate(rows):
-        loss_mask[b, r.target_from : len(r.ids)] = 1
+        if r.targets is None:
+            loss_mask[b, r.target_from : len(r.ids)] = 1
+        else:
+            loss_mask[b, list(r.targets)] = 1
     return Batch(ids, mask, loss_mask, list(index), model.content_mask(mask))
 
 

@@ -3,6 +3,7 @@ direction (edits kept in force and baked), rerunnable config, plain-HF export.""
 
 import hashlib
 import json
+import shutil
 
 import pytest
 import torch
@@ -298,6 +299,24 @@ def test_forget_sample_trains_on_that_many_forget_examples_and_refuses_more_than
         code, _, err = run_cli(monkeypatch, capsys, *args, "--forget-sample", n, "--out", tmp_path / f"bad{n}")
         assert code == 2 and words in err and err.count("error:") == 1
         assert not (tmp_path / f"bad{n}").exists()
+
+
+def test_forget_tokens_names_trains_on_passages_that_name_the_concept_and_needs_its_entities(
+    monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path
+):
+    lines = [f"Harry walked {i} miles to Hogwarts." if i % 2 else f"Frodo walked {i} miles." for i in range(6)]
+    (tmp_path / "f.txt").write_text("\n".join(lines) + "\n")
+    args = ["unlearn", "--model", tiny_gpt2_dir, "--method", "ga", "--steps", "2", "--batch-size", "1", "--no-budget"]
+    args += ["--forget-data", tmp_path / "f.txt", "--forget-tokens", "names"]
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--concept", planted_concept_dir, "--out", tmp_path / "bad")
+    assert code == 2 and "has no entities.txt" in err and err.count("error:") == 1 and not (tmp_path / "bad").exists()
+    concept = tmp_path / "planted"
+    shutil.copytree(planted_concept_dir, concept)
+    (concept / "entities.txt").write_text("place\tHogwarts\n")
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--concept", concept, "--out", tmp_path / "u")
+    assert code == 0, err
+    t = json.loads((tmp_path / "u" / "report.json").read_text())["training"]
+    assert (t["forget_examples"], t["forget_passages_unnamed"]) == (3, 3)
 
 
 def _run_without_config(folder, config_text):
