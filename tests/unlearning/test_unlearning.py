@@ -253,6 +253,36 @@ def test_budget_stops_training_and_keeps_the_last_state_within_it(tiny_gpt2_dir,
     assert [c["within_budget"] for c in result.budget_checks][-1] is False
 
 
+def test_under_bf16_autocast_the_steps_run_in_it_and_the_budget_checks_do_not(tiny_gpt2_dir, planted_concept_dir):
+    from mechunlearn.evaluation.budget import RetainBudget
+    from mechunlearn.evaluation.report import EvalSets
+
+    model = load_model(tiny_gpt2_dir, device="cpu")
+    concept = load_concept(planted_concept_dir)
+    ev = EvalSets(concept)
+    ev.measure(model, ("validation",), record_known=True)
+    budget = RetainBudget(concept, ev.known, 10.0)
+    budget.calibrate(model)
+    phase, seen = ["train"], []  # (phase, autocast on) of every forward through the first block
+    loss = budget.loss
+
+    def checked(m):
+        phase[0] = "check"
+        try:
+            return loss(m)
+        finally:
+            phase[0] = "train"
+
+    budget.loss = checked
+    block = model.hf_model.transformer.h[0]
+    block.register_forward_hook(lambda *_: seen.append((phase[0], torch.is_autocast_enabled("cpu"))))
+    method = make_method("ga", {"steps": 2, "lr": 1e-4, "batch_size": 2})
+    cfg = TrainConfig(steps=2, lr=1e-4, batch_size=2, eval_every=1, mixed_precision="bf16")
+    train(model, method, _data(model), cfg, _params(model, method), budget=budget)
+    assert {on for p, on in seen if p == "train"} == {True}  # each training step's forward under autocast
+    assert {on for p, on in seen if p == "check"} == {False}  # each budget check's in float32
+
+
 def test_separate_passes_give_what_one_stacked_pass_gives(tiny_model_dir):
     """One process runs each batch at its own width; under DDP they share one pass. Same outputs."""
     model = load_model(tiny_model_dir, device="cpu")
