@@ -93,6 +93,9 @@ SWEEP: list[tuple[str, list[str]]] = [  # in the order they run: the synthetic c
     # avx512_bf16; the weights and Adam stay float32), and 80 steps (validation forgetting flattened at step 80)
     ("recipe-synth-s120-bf16", ["unlearn", *SYNTH, "--steps", "120", "--mixed-precision", "bf16"]),
     ("recipe-synth-s80", ["unlearn", *SYNTH, "--steps", "80"]),
+    # the choice's NPO drove its passages' loss to ~0 by step 100 while held-out facts stayed: the same on the
+    # tokens of the concept's names only (keywords and entities), where what the model knows is read out
+    ("recipe-synth-names-s120", ["unlearn", *SYNTH, "--forget-tokens", "names", "--steps", "120"]),
 ]
 
 
