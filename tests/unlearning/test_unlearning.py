@@ -228,17 +228,22 @@ def test_the_same_seed_gives_identical_weights(name, tiny_gpt2_dir):
     assert not all(torch.equal(runs[0][k], v) for k, v in model.hf_state_dict().items())
 
 
-def test_budget_stops_training_and_keeps_the_last_state_within_it(tiny_gpt2_dir, planted_concept_dir):
-    from mechunlearn.concepts.folders import load_concept
+def _budget(model, concept_dir, max_drop):
+    """The planted concept's retain budget, calibrated on ``model``."""
     from mechunlearn.evaluation.budget import RetainBudget
     from mechunlearn.evaluation.report import EvalSets
 
-    model = load_model(tiny_gpt2_dir, device="cpu")
-    concept = load_concept(planted_concept_dir)
+    concept = load_concept(concept_dir)
     ev = EvalSets(concept)
     ev.measure(model, ("validation",), record_known=True)
-    budget = RetainBudget(concept, ev.known, 0.02)
+    budget = RetainBudget(concept, ev.known, max_drop)
     budget.calibrate(model)
+    return budget
+
+
+def test_budget_stops_training_and_keeps_the_last_state_within_it(tiny_gpt2_dir, planted_concept_dir):
+    model = load_model(tiny_gpt2_dir, device="cpu")
+    budget = _budget(model, planted_concept_dir, 0.02)
     method = make_method("ga", {"steps": 12, "lr": 3e-2, "batch_size": 2})
     result = train(
         model,
@@ -254,15 +259,8 @@ def test_budget_stops_training_and_keeps_the_last_state_within_it(tiny_gpt2_dir,
 
 
 def test_under_bf16_autocast_the_steps_run_in_it_and_the_budget_checks_do_not(tiny_gpt2_dir, planted_concept_dir):
-    from mechunlearn.evaluation.budget import RetainBudget
-    from mechunlearn.evaluation.report import EvalSets
-
     model = load_model(tiny_gpt2_dir, device="cpu")
-    concept = load_concept(planted_concept_dir)
-    ev = EvalSets(concept)
-    ev.measure(model, ("validation",), record_known=True)
-    budget = RetainBudget(concept, ev.known, 10.0)
-    budget.calibrate(model)
+    budget = _budget(model, planted_concept_dir, 10.0)
     phase, seen = ["train"], []  # (phase, autocast on) of every forward through the first block
     loss = budget.loss
 
