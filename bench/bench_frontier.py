@@ -96,9 +96,9 @@ SWEEP: list[tuple[str, list[str]]] = [  # in the order they run: the synthetic c
     # the choice's NPO drove its passages' loss to ~0 by step 100 while held-out facts stayed: the same on the
     # tokens of the concept's names only (keywords and entities), where what the model knows is read out
     ("recipe-synth-names-s120", ["unlearn", *SYNTH, "--forget-tokens", "names", "--steps", "120"]),
-    # NPO's forget term (beta 0.1 on NLL summed over a 128-token passage) stops pulling once a passage's NLL is
-    # ~10/beta nats over the reference's, under 0.1 nat a token: its loss was ~0 from step ~50 and the
-    # validation facts stopped falling; at beta 0.03 it pulls until ~3x that, in the 80 steps that fit 15 min
+    # NPO's forget term (beta 0.1 on NLL summed over a 128-token passage) pulls with weight 2*sigmoid(-beta*gap):
+    # under 0.1 once a passage's NLL is 3/beta = 30 nats (~0.25 a token) over the reference's; its loss was ~0
+    # from step ~50 and the validation facts stopped falling; beta 0.03 pulls to ~3x that, in 80 steps (15 min)
     ("recipe-synth-s80-b03", ["unlearn", *SYNTH, "--steps", "80", "-o", "beta=0.03"]),
 ]
 
