@@ -177,6 +177,28 @@ def run(model: str, concept: str, name: str, args: list[str], record: Path | Non
         f.write(json.dumps(line) + "\n")
 
 
+def write_curves(rows: list[dict], out: Path) -> None:
+    """Each recorded training run's loss curve and budget checks, read from its folder (run folders are not
+    committed; this file is), one line per record whose folder holds its report, with that record's versions."""
+    lines = []
+    for r in rows:
+        path = ROOT / r.get("folder", "-") / "report.json"  # the first records named no folder
+        report = json.loads(path.read_text()) if path.is_file() else {}
+        if not report.get("training"):
+            continue
+        t = report["training"]
+        curve = [{k: v for k, v in c.items() if k not in ("lr", "tokens")} for c in t["curve"]]
+        lines.append({
+            "name": r["name"], "again": r.get("again", 0), "folder": r["folder"], "command": r["command"],
+            "stopped": t["stopped"], "curve": curve, "budget_checks": (report.get("budget") or {}).get("checks", []),
+            "versions": r["versions"],
+        })  # fmt: skip
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    tmp.replace(out)
+    print(f"{out}: {len(lines)} runs' curves")
+
+
 def front(rows: list[dict], split: str = "validation") -> list[dict]:
     return [r for r in rows if not any(
         o[split]["forget"] >= r[split]["forget"] and o[split]["keep_cost"] <= r[split]["keep_cost"]
@@ -193,6 +215,7 @@ def main() -> None:
     p.add_argument("--table", action="store_true")
     p.add_argument("--plot", action="store_true")
     p.add_argument("--again", nargs="*", default=[], help="recorded entries to run once more under today's code")
+    p.add_argument("--curves", action="store_true", help="write the training curves of the runs whose folders are here")
     a = p.parse_args()
     if bad := [n for n in a.again if n not in dict(SWEEP)]:
         sys.exit(f"--again: no entry {', '.join(bad)} in the sweep; valid: {', '.join(n for n, _ in SWEEP)}")
@@ -202,6 +225,12 @@ def main() -> None:
     for r in rows:
         for split in ("validation", "test"):
             r[split]["keep_cost"] = keep_cost(r[split])
+    if a.curves:  # like --table: reads the records, runs nothing
+        write_curves(
+            list({(r["name"], r.get("again", 0)): r for r in rows}.values()),
+            record.with_name(record.stem + "-curves.jsonl"),
+        )
+        return
     if a.table or a.plot:
         rows = list({r["name"]: r for r in rows}.values())  # an entry's latest record, in first-run order
         fr = {r["name"] for r in front(rows)}
