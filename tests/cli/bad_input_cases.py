@@ -202,6 +202,8 @@ RUNNER = [
     ("unlearn-localize-too-large", ["unlearn", "--localize", "100000", "--out", OUT], 2, ["100000", "4096"]),
     ("unlearn-localize-zero", ["unlearn", "--localize", "0", "--out", OUT], 2, ["--localize", "0"]),
     ("unlearn-mixed-precision", ["unlearn", "--mixed-precision", "fp8", "--out", OUT], 2, ['"fp8"', '"bf16"']),
+    ("unlearn-forget-sample-zero", ["unlearn", "--forget-sample", "0", "--out", OUT], 2, ["--forget-sample", "0"]),
+    ("unlearn-forget-tokens", ["unlearn", "--forget-tokens", "words", "--out", OUT], 2, ['"words"', '"names"']),
     ("unlearn-forget-data-missing", ["unlearn", "--forget-data", "/nonexistent/f.txt", "--out", OUT], 2, ["f.txt"]),
     (
         "unlearn-forget-data-type",
