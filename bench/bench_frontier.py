@@ -199,6 +199,9 @@ def write_curves(rows: list[dict], out: Path) -> None:
     print(f"{out}: {len(lines)} runs' curves")
 
 
+LABEL_AT = ("top center", "bottom center", "middle right")  # points on one level, left to right, in turn
+
+
 def wrapped(names: list[str], width: int = 30) -> str:
     """The names of the runs at one point, comma-separated, in lines of about ``width`` characters: a long
     label spread sideways runs into its neighbours' (the two 120-step runs at keep cost 0 into clamp-recipe's)."""
@@ -270,10 +273,10 @@ def main() -> None:
             for r in rows:
                 at.setdefault((r["validation"]["keep_cost"], r["validation"]["forget"]), []).append(r["name"])
             wide = max(k[0] for k in at)  # room on the left for the names of runs at keep cost 0
-            row_of = {k: sum(o[1] == k[1] and o[0] < k[0] for o in at) for k in at}  # labels on one level alternate
+            row_of = {k: sum(o[1] == k[1] and o[0] < k[0] for o in at) for k in at}  # labels on one level take turns
             fig.add_scatter(x=[k[0] for k in at], y=[k[1] for k in at], mode="markers+text", name="runs",
                             text=[wrapped(v) for v in at.values()],
-                            textposition=[("bottom" if row_of[k] % 2 else "top") + " center" for k in at])  # fmt: skip
+                            textposition=[LABEL_AT[row_of[k] % 3] for k in at])  # fmt: skip
             f = sorted(front(rows), key=lambda r: r["validation"]["keep_cost"])
             fig.add_scatter(x=[r["validation"]["keep_cost"] for r in f], y=[r["validation"]["forget"] for r in f],
                             mode="lines", name="frontier")  # fmt: skip
