@@ -115,17 +115,15 @@ class UnlearnData:
         """``forget_names``: forget passages are trained on the tokens of these names only (facts on their answers,
         as always); a passage that names none within ``max_len`` tokens is left out (counted in ``unnamed``)."""
 
+        def one(x, names):
+            if isinstance(x, Example):
+                return x
+            if isinstance(x, Fact):
+                return fact_example(model, x.prompt, x.answer, max_len)
+            return text_example(model, x, max_len) if names is None else named_example(model, x, max_len, names)
+
         def encode(items, names=None):
-            return [
-                x
-                if isinstance(x, Example)
-                else fact_example(model, x.prompt, x.answer, max_len)
-                if isinstance(x, Fact)
-                else text_example(model, x, max_len)
-                if names is None
-                else named_example(model, x, max_len, names)
-                for x in items
-            ]
+            return [one(x, names) for x in items]
 
         self.model = model
         forget_rows = encode(forget, forget_names)

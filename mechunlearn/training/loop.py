@@ -20,7 +20,6 @@ import random
 import resource
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,6 +32,7 @@ from mechunlearn.evaluation.budget import RetainBudget
 from mechunlearn.models.hooked import HookedLM
 from mechunlearn.training.context import Context
 from mechunlearn.training.data import UnlearnData, stack_batches
+from mechunlearn.training.precision import full_precision
 from mechunlearn.training.weights import free_entries, keep_outside_masks, restore, unique_entries
 from mechunlearn.unlearning.base import Batch, Method, Outputs, Step
 
@@ -184,22 +184,6 @@ def step_loss(
     outs = forward(ctx.model, module, batches, hooks, stop, one_pass=one_pass)
     extra = {k: v for k, v in outs.items() if k not in ("forget", "retain")}
     return method.loss(Step(outs.get("forget"), outs.get("retain"), extra, ctx))
-
-
-@contextmanager
-def full_precision(module: torch.nn.Module):
-    """``module`` without accelerate's mixed-precision wrapper (its ``forward`` runs under autocast) for the
-    duration: checks of the model as it is now are measured as the evaluation after training measures it."""
-    original = getattr(module, "_original_forward", None)
-    if original is None:
-        yield
-        return
-    wrapped = module.forward
-    module.forward = original
-    try:
-        yield
-    finally:
-        module.forward = wrapped
 
 
 def budget_check(
