@@ -64,12 +64,17 @@ def train_sae_cmd(
     d_sae: int | None = typer.Option(None, "--d-sae", help="Number of features. [default: 8 x activation size]"),
     tokens: int = typer.Option(2_000_000, help="Training tokens."),
     corpus: list[Path] = typer.Option(
-        [], help="Text file (one document per line) or .jsonl with 'text'; repeatable. [default: bundled corpus]"
+        [],
+        help="Text file (one document per line), .jsonl with 'text', or 'bundled' (the bundled model's corpus);"
+        " repeatable. [default: bundled]",
     ),
     architecture: str = typer.Option("topk", help="topk | standard"),
     k: int = typer.Option(32, help="Active features per token (topk)."),
     l1_coefficient: float = typer.Option(5.0, help="Sparsity penalty (standard)."),
     lr: float = typer.Option(4e-4, help="Adam learning rate."),
+    buffer_tokens: int = typer.Option(
+        131_072, help="Activations held and shuffled together: a corpus that fits runs through the model once."
+    ),
     seed: int = typer.Option(0),
     device: str | None = typer.Option(None),
     out: Path | None = typer.Option(None, help="New output folder. [default: saes/<model>/<hook>]"),
@@ -88,6 +93,7 @@ def train_sae_cmd(
             k=k,
             l1_coefficient=l1_coefficient,
             lr=lr,
+            buffer_tokens=buffer_tokens,
             seed=seed,
             device=device,
             out=str(out) if out else None,

@@ -43,13 +43,15 @@ class TrainSAEConfig:
     hook: hook point whose activations the SAE reconstructs.
     d_sae: number of features (``None``: 8 x the activation size).
     tokens: training activations (tokens) in total.
-    corpus: text files, one document per line (``.jsonl``: a ``text`` field per line);
-        empty means the bundled model's own training corpus under ``data/``.
+    corpus: text files, one document per line (``.jsonl``: a ``text`` field per line), and
+        ``bundled``, the bundled model's own training corpus under ``data/``; empty means ``bundled``.
     architecture: ``topk`` (exactly ``k`` features per token) or ``standard`` (ReLU + L1).
     k: active features per token for ``topk``.
     l1_coefficient: sparsity penalty for ``standard``.
     lr: Adam learning rate (constant, then decayed over the last 20% of steps).
     batch_tokens: activations per training step.
+    buffer_tokens: activations held and shuffled together; a corpus that fits runs through the
+        model once and is reshuffled for every pass (a larger one is run again for every pass).
     heldout_every: every n-th document is held back to measure quality.
     seed: seeds the SAE initialisation and activation shuffling.
     out: new output folder (``None``: ``saes/<model>/<hook>``).
@@ -65,6 +67,7 @@ class TrainSAEConfig:
     l1_coefficient: float = 5.0
     lr: float = 4e-4
     batch_tokens: int = 1024
+    buffer_tokens: int = 131_072
     heldout_every: int = 20
     seed: int = 0
     device: str | None = None
@@ -72,7 +75,7 @@ class TrainSAEConfig:
 
     def __post_init__(self) -> None:
         check_choices(self, "train-sae option")
-        for name in ("tokens", "batch_tokens", "k", "heldout_every"):
+        for name in ("tokens", "batch_tokens", "buffer_tokens", "k", "heldout_every"):
             if getattr(self, name) <= 0:
                 raise MechUnlearnError(f"{name} must be positive, got {getattr(self, name)}")
         if self.d_sae is not None and self.d_sae <= 0:
@@ -81,17 +84,21 @@ class TrainSAEConfig:
             raise MechUnlearnError(f"tokens ({self.tokens}) must be at least batch_tokens ({self.batch_tokens})")
 
 
-def read_corpus(files: list[str]) -> list[str]:
-    """Documents from text files (one per line) or JSONL (``text`` per line); default: bundled corpus."""
-    if not files:
-        from mechunlearn.bundled.corpus import load_knowledge, training_documents
-        from mechunlearn.concepts.folders import load_concept
+BUNDLED = "bundled"
 
-        return training_documents(load_concept("harry_potter"), load_knowledge())
+
+def read_corpus(files: list[str]) -> list[str]:
+    """Documents from text files (one per line), JSONL (``text`` per line) and ``bundled`` (the bundled
+    model's training corpus), in the order given; no files: the bundled corpus."""
     docs: list[str] = []
-    for f in files:
+    for f in files or [BUNDLED]:
         p = Path(f)
-        if p.suffix == ".jsonl":
+        if f == BUNDLED:
+            from mechunlearn.bundled.corpus import load_knowledge, training_documents
+            from mechunlearn.concepts.folders import load_concept
+
+            docs += training_documents(load_concept("harry_potter"), load_knowledge())
+        elif p.suffix == ".jsonl":
             docs += [r["text"] for r in read_jsonl(p, required=("text",))]
         else:
             docs += read_lines(p, what="corpus")
@@ -134,7 +141,9 @@ def fit_sae(model: HookedLM, cfg: TrainSAEConfig, docs: list[str], *, progress: 
         "mechunlearn_model_fingerprint": model.fingerprint(),
     }
     sae = training_sae(cfg, d_in, metadata)
-    stream = ActivationStream(model, cfg.hook, docs, batch_tokens=cfg.batch_tokens, seed=cfg.seed)
+    stream = ActivationStream(
+        model, cfg.hook, docs, batch_tokens=cfg.batch_tokens, buffer_tokens=cfg.buffer_tokens, seed=cfg.seed
+    )
     steps = cfg.tokens // cfg.batch_tokens
     trainer_cfg = SAETrainerConfig(
         total_training_samples=steps * cfg.batch_tokens,

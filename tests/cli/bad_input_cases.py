@@ -75,6 +75,7 @@ RUNNER = [
     ("device-mps", ["evaluate", "--device", "mps"], 2, ["'mps'"]),
     ("device-unknown", ["cache", "--device", "gpu0", "--out", OUT], 2, ["'gpu0'"]),
     # -- out-of-range numbers
+    ("buffer-tokens-zero", ["train-sae", "--buffer-tokens", "0", "--out", OUT], 2, ["buffer_tokens", "got 0"]),
     ("ratio-above-1", ["prune", "--ratio", "1.5", "--out", OUT], 2, ["1.5"]),
     ("ratio-zero", ["prune", "--ratio", "0", "--out", OUT], 2, ["ratio", "0"]),
     ("top-k-zero", ["prune", "--top-k", "0", "--out", OUT], 2, ["top_k", "0"]),

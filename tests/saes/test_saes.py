@@ -163,6 +163,34 @@ def test_train_sae_records_how_many_times_it_went_over_the_corpus(tiny_gpt2_dir,
     assert training["epochs_over_corpus"] > 4  # ~5 passes over 1,644 tokens
 
 
+def test_train_sae_runs_the_model_once_over_a_corpus_within_its_buffer(tiny_gpt2_dir):
+    """``buffer_tokens`` decides whether the corpus' activations are kept (one model pass, reshuffled) or
+    made again for every pass over the corpus."""
+    docs = [f"The fox jumped over {i} lazy dogs at Hogwarts." for i in range(60)]
+    model = load_model(tiny_gpt2_dir, device="cpu")
+    passes = {}
+    for buffer in (131_072, 256):
+        cfg = TrainSAEConfig(hook="blocks.0.hook_resid_post", d_sae=48, tokens=8192, buffer_tokens=buffer)
+        _, _, stream = fit_sae(model, cfg, docs, progress=False)
+        passes[buffer] = stream.epochs
+    assert passes[131_072] == 1
+    assert passes[256] >= 4  # ~5 passes over ~1,700 tokens, each one a forward over the corpus
+
+
+def test_train_sae_corpus_names_the_bundled_corpus_beside_files(tmp_path):
+    from mechunlearn.bundled.corpus import load_knowledge, training_documents
+    from mechunlearn.saes.training import read_corpus
+
+    lines = tmp_path / "more.txt"
+    lines.write_text("one more document\nand another\n")
+    rows = tmp_path / "more.jsonl"
+    rows.write_text(json.dumps({"text": "a passage\nof two lines"}) + "\n")
+    bundled = training_documents(load_concept("harry_potter"), load_knowledge())
+    assert read_corpus([]) == bundled
+    got = read_corpus(["bundled", str(lines), str(rows)])
+    assert got == [*bundled, "one more document", "and another", "a passage\nof two lines"]
+
+
 # ---- clamping --------------------------------------------------------------------------
 def test_clamp_modes_on_features():
     f = torch.tensor([[0.0, 2.0, 5.0], [1.0, 0.5, 0.0]])
