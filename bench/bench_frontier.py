@@ -100,6 +100,17 @@ SWEEP: list[tuple[str, list[str]]] = [  # in the order they run: the synthetic c
     # under 0.1 once a passage's NLL is 3/beta = 30 nats (~0.25 a token) over the reference's; its loss was ~0
     # from step ~50 and the validation facts stopped falling; beta 0.03 pulls to ~3x that, in 80 steps (15 min)
     ("recipe-synth-s80-b03", ["unlearn", *SYNTH, "--steps", "80", "-o", "beta=0.03"]),
+    # rmu-synth moved test furthest of the full-weight methods (0.184) in 86 s of training, at perplexity 1.25x:
+    # a tighter hold on the retain activations
+    ("rmu-synth-a1000", ["unlearn", "--method", "rmu", *SYNTH, "-o", "alpha=1000"]),
+    # whp-synth-local at WHP's lr 1e-5 barely moved towards its generic labels (loss 2.75 -> 2.42 in 40 steps):
+    # the recipe's lr on the same 1,024 neurons
+    ("whp-synth-local-lr1e-4", ["unlearn", "--method", "whp", *SYNTH, "--forget-sample", "160", *WHP_SAMPLE,
+                                "--lr", "1e-4"]),  # fmt: skip
+    # the clamps that reached test use an SAE trained on the project's 49.5k tokens (half its features dead, EV
+    # 0.74); the same SAE trained on gemma's own text too (saes/gemma-3-270m/README.md: ~9x the tokens)
+    ("clamp-sae-synth", ["clamp", "--sae", SAE + "-synth"]),
+    ("clamp-b02-sae-synth", ["clamp", "--sae", SAE + "-synth", "--max-retain-drop", "0.02"]),
 ]
 
 
