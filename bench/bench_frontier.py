@@ -108,7 +108,7 @@ SWEEP: list[tuple[str, list[str]]] = [  # in the order they run: the synthetic c
     ("whp-synth-local-lr1e-4", ["unlearn", "--method", "whp", *SYNTH, "--forget-sample", "160", *WHP_SAMPLE,
                                 "--lr", "1e-4"]),  # fmt: skip
     # the clamps that reached test use an SAE trained on the project's 49.5k tokens (half its features dead, EV
-    # 0.74); the same SAE trained on gemma's own text too (saes/gemma-3-270m/README.md: ~9x the tokens)
+    # 0.74); the same SAE trained on gemma's own text too (saes/README.md: 4.3x the text, 212k tokens)
     ("clamp-sae-synth", ["clamp", "--sae", SAE + "-synth"]),
     ("clamp-b02-sae-synth", ["clamp", "--sae", SAE + "-synth", "--max-retain-drop", "0.02"]),
 ]
