@@ -1,4 +1,7 @@
-"""SAE feature rankings, stored under ``probes/<model>/<concept>/sae-<hook>/<method>/``.
+"""SAE feature rankings, stored under ``probes/<model>/<concept>/sae-<hook>-<SAE fingerprint>/<method>/``.
+
+The folder names the SAE by its weights' fingerprint (its first 8 hex digits), so two SAEs at one hook
+keep a ranking each: under ``sae-<hook>`` alone, ranking a second SAE replaced the first one's.
 
 Next to ``ranking.json`` and ``scores.safetensors`` (as for neurons), ``features.json``
 lists every feature in ranked order with its score, firing frequency and mean activation on
@@ -64,7 +67,8 @@ def rank_features(
     hook = check_sae_fits(sae, model, sae_ref)
     fp, sfp, edits = model.fingerprint(), sae_fingerprint(sae), edits_part(model)
     key = ranking_key(method, cfg, fp, concept, edits, synth_part(cfg, model, concept), sae=sfp)
-    folder = (store or probes_dir()) / model_slug(model) / concept.name / f"sae-{hook}" / slot(method, edits, cfg)
+    sae_dir = f"sae-{hook}-{sfp[:8]}"
+    folder = (store or probes_dir()) / model_slug(model) / concept.name / sae_dir / slot(method, edits, cfg)
 
     def compute() -> Ranking:
         ranking = FEATURE_RANKERS.get(method)(model, sae, concept, cfg)

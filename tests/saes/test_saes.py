@@ -14,7 +14,7 @@ from mechunlearn.models import load_model
 from mechunlearn.ranking.base import FEATURE_RANKERS
 from mechunlearn.ranking.sae_store import rank_features
 from mechunlearn.saes import load_sae
-from mechunlearn.saes.loading import check_sae_fits
+from mechunlearn.saes.loading import check_sae_fits, sae_fingerprint
 from mechunlearn.saes.training import TrainSAEConfig, fit_sae, training_sae
 from tests.helpers import PLANT, PLANTED_FEATURE, plant_concept_neuron, write_sae
 
@@ -242,6 +242,20 @@ def test_zero_clamp_of_planted_feature_equals_neuron_ablation(planted, planted_s
 
 
 # ---- ranking ---------------------------------------------------------------------------
+def test_two_saes_at_one_hook_keep_a_stored_ranking_each(planted, planted_sae, tmp_path):
+    """A second SAE at the same hook is ranked beside the first, never in its place: ranking the first
+    again reuses its stored ranking."""
+    model, concept = planted
+    other = write_sae(tmp_path / "other", model.d_mlp, model.mlp_hook(PLANT.layer))  # random weights
+    first, first_dir = rank_features(model, load_sae(planted_sae), planted_sae, concept, store=tmp_path / "p")
+    second, second_dir = rank_features(model, load_sae(other), str(other), concept, store=tmp_path / "p")
+    assert first_dir != second_dir and first_dir.name == second_dir.name
+    again, again_dir = rank_features(model, load_sae(planted_sae), planted_sae, concept, store=tmp_path / "p")
+    assert again_dir == first_dir and again.sae["fingerprint"] == first.sae["fingerprint"]
+    assert again.sae["fingerprint"] != second.sae["fingerprint"]
+    assert (again.scores == first.scores).all()
+
+
 @pytest.mark.parametrize("method", sorted(FEATURE_RANKERS))
 def test_every_feature_ranker_finds_the_planted_feature(planted, planted_sae, method, tmp_path):
     model, concept = planted
@@ -249,7 +263,8 @@ def test_every_feature_ranker_finds_the_planted_feature(planted, planted_sae, me
     opts = {"min_steps": 300} if method == "sae-probe" else {}
     r, folder = rank_features(model, sae, planted_sae, concept, method, opts, store=tmp_path)
     assert r.top_features(1) == [PLANTED_FEATURE]
-    assert folder.parent == tmp_path / model.name.split(os.sep)[-1] / concept.name / f"sae-{model.mlp_hook(1)}"
+    sae_dir = f"sae-{model.mlp_hook(1)}-{sae_fingerprint(sae)[:8]}"
+    assert folder.parent == tmp_path / model.name.split(os.sep)[-1] / concept.name / sae_dir
     # a ranking with options other than the defaults is stored beside the default one, never in its place
     assert folder.name == method if not opts else folder.name.startswith(f"{method}+options-")
     table = json.loads((folder / "features.json").read_text())
