@@ -105,8 +105,10 @@ SWEEP: list[tuple[str, list[str]]] = [  # in the order they run: the synthetic c
     ("rmu-synth-a1000", ["unlearn", "--method", "rmu", *SYNTH, "-o", "alpha=1000"]),
     # whp-synth-local at WHP's lr 1e-5 barely moved towards its generic labels (loss 2.75 -> 2.42 in 40 steps):
     # the recipe's lr on the same 1,024 neurons
-    ("whp-synth-local-lr1e-4", ["unlearn", "--method", "whp", *SYNTH, "--forget-sample", "160", *WHP_SAMPLE,
-                                "--lr", "1e-4"]),  # fmt: skip
+    (
+        "whp-synth-local-lr1e-4",
+        ["unlearn", "--method", "whp", *SYNTH, "--forget-sample", "160", *WHP_SAMPLE, "--lr", "1e-4"],
+    ),
     # the clamps that reached test use an SAE trained on the project's 49.5k tokens (half its features dead, EV
     # 0.74); the same SAE trained on gemma's own text too (saes/README.md: 4.3x the text, 212k tokens)
     ("clamp-sae-synth", ["clamp", "--sae", SAE + "-synth"]),
@@ -221,7 +223,22 @@ def wrapped(names: list[str], width: int = 30) -> str:
         if lines[-1] and len(lines[-1]) + len(n) > width:
             lines.append("")
         lines[-1] += (", " if lines[-1] else "") + n
-    return "<br>".join(lines)
+    return ",<br>".join(lines)  # a line that ends in a comma: one label over lines, not two labels
+
+
+def labelled(rows: list[dict], near: float = 0.3) -> dict[tuple[float, float], list[str]]:
+    """One label for the runs at one forget level whose keep costs lie within ``near`` of the previous one's
+    (the same point, or two labels that would print over each other), placed at the first of them."""
+    at: dict[tuple[float, float], list[str]] = {}
+    last: dict[float, float] = {}  # forget level -> keep cost of its last run
+    anchor: dict[float, tuple[float, float]] = {}
+    for r in sorted(rows, key=lambda r: (r["validation"]["forget"], r["validation"]["keep_cost"])):
+        y, x = round(r["validation"]["forget"], 6), round(r["validation"]["keep_cost"], 6)
+        if y not in last or x - last[y] > near:
+            anchor[y] = (x, y)
+        at.setdefault(anchor[y], []).append(r["name"])
+        last[y] = x
+    return at
 
 
 def front(rows: list[dict], split: str = "validation") -> list[dict]:
@@ -280,14 +297,15 @@ def main() -> None:
             import plotly.graph_objects as go
 
             fig = go.Figure()
-            at: dict[tuple[float, float], list[str]] = {}  # runs at the same point share one label
-            for r in rows:
-                at.setdefault((r["validation"]["keep_cost"], r["validation"]["forget"]), []).append(r["name"])
+            at = labelled(rows)
             wide = max(k[0] for k in at)  # room on the left for the names of runs at keep cost 0
             row_of = {k: sum(o[1] == k[1] and o[0] < k[0] for o in at) for k in at}  # labels on one level take turns
-            fig.add_scatter(x=[k[0] for k in at], y=[k[1] for k in at], mode="markers+text", name="runs",
-                            text=[wrapped(v) for v in at.values()],
-                            textposition=[LABEL_AT[row_of[k] % 3] for k in at])  # fmt: skip
+            fig.add_scatter(x=[r["validation"]["keep_cost"] for r in rows], y=[r["validation"]["forget"] for r in rows],
+                            mode="markers", name="runs", hovertext=[r["name"] for r in rows])  # fmt: skip
+            # a label of five runs or more is three lines tall: beside its point, not over the level above
+            place = [LABEL_AT[row_of[k] % 3] if len(v) < 5 else "middle right" for k, v in at.items()]
+            fig.add_scatter(x=[k[0] for k in at], y=[k[1] for k in at], mode="text", showlegend=False,
+                            text=[wrapped(v) for v in at.values()], textposition=place)  # fmt: skip
             f = sorted(front(rows), key=lambda r: r["validation"]["keep_cost"])
             fig.add_scatter(x=[r["validation"]["keep_cost"] for r in f], y=[r["validation"]["forget"] for r in f],
                             mode="lines", name="frontier")  # fmt: skip
