@@ -113,6 +113,8 @@ SWEEP: list[tuple[str, list[str]]] = [  # in the order they run: the synthetic c
     # 0.74); the same SAE trained on gemma's own text too (saes/README.md: 4.3x the text, 212k tokens)
     ("clamp-sae-synth", ["clamp", "--sae", SAE + "-synth"]),
     ("clamp-b02-sae-synth", ["clamp", "--sae", SAE + "-synth", "--max-retain-drop", "0.02"]),
+    # the stack of the two that reached test, with the choice's 120 steps (the 40-step stack added their forgetting)
+    ("clamp-b02-recipe-synth-s120", ["unlearn", "--from", "{clamp-b02}", *SYNTH, "--steps", "120"]),
 ]
 
 
