@@ -193,25 +193,27 @@ def run(model: str, concept: str, name: str, args: list[str], record: Path | Non
 
 
 def write_curves(rows: list[dict], out: Path) -> None:
-    """Each recorded training run's loss curve and budget checks, read from its folder (run folders are not
-    committed; this file is), one line per record whose folder holds its report, with that record's versions."""
+    """Each recorded run's training curve and budget checks, or for an edit (prune, clamp) the trials its budget
+    chose the count from, read from its folder (run folders are not committed; this file is), one line per record
+    whose folder holds its report, with that record's versions."""
     lines = []
     for r in rows:
         path = ROOT / r.get("folder", "-") / "report.json"  # the first records named no folder
         report = json.loads(path.read_text()) if path.is_file() else {}
-        if not report.get("training"):
+        t, budget = report.get("training"), report.get("budget") or {}
+        if not t and not budget.get("trials"):
             continue
-        t = report["training"]
-        curve = [{k: v for k, v in c.items() if k not in ("lr", "tokens")} for c in t["curve"]]
-        lines.append({
-            "name": r["name"], "again": r.get("again", 0), "folder": r["folder"], "command": r["command"],
-            "stopped": t["stopped"], "curve": curve, "budget_checks": (report.get("budget") or {}).get("checks", []),
-            "versions": r["versions"],
-        })  # fmt: skip
+        line = {"name": r["name"], "again": r.get("again", 0), "folder": r["folder"], "command": r["command"]}
+        if t:
+            curve = [{k: v for k, v in c.items() if k not in ("lr", "tokens")} for c in t["curve"]]
+            line |= {"stopped": t["stopped"], "curve": curve, "budget_checks": budget.get("checks", [])}
+        else:
+            line |= {"budget_chosen": budget["chosen"], "budget_trials": budget["trials"]}
+        lines.append(line | {"versions": r["versions"]})
     tmp = out.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
     tmp.replace(out)
-    print(f"{out}: {len(lines)} runs' curves")
+    print(f"{out}: {len(lines)} runs' curves and budget trials")
 
 
 LABEL_AT = ("top center", "bottom center", "middle right")  # points on one level, left to right, in turn
@@ -259,7 +261,7 @@ def main() -> None:
     p.add_argument("--table", action="store_true")
     p.add_argument("--plot", action="store_true")
     p.add_argument("--again", nargs="*", default=[], help="recorded entries to run once more under today's code")
-    p.add_argument("--curves", action="store_true", help="write the training curves of the runs whose folders are here")
+    p.add_argument("--curves", action="store_true", help="write the training curves (an edit's budget trials) of the runs whose folders are here")
     a = p.parse_args()
     if bad := [n for n in a.again if n not in dict(SWEEP)]:
         sys.exit(f"--again: no entry {', '.join(bad)} in the sweep; valid: {', '.join(n for n, _ in SWEEP)}")
