@@ -261,7 +261,7 @@ def main() -> None:
     p.add_argument("--table", action="store_true")
     p.add_argument("--plot", action="store_true")
     p.add_argument("--again", nargs="*", default=[], help="recorded entries to run once more under today's code")
-    p.add_argument("--curves", action="store_true", help="write the training curves (an edit's budget trials) of the runs whose folders are here")
+    p.add_argument("--curves", action="store_true", help="write the runs' training curves or budget trials")
     a = p.parse_args()
     if bad := [n for n in a.again if n not in dict(SWEEP)]:
         sys.exit(f"--again: no entry {', '.join(bad)} in the sweep; valid: {', '.join(n for n, _ in SWEEP)}")
