@@ -7,6 +7,7 @@ Writes the same layout as ``prune``: ``report.json`` (same keys), ``ranking.html
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,11 @@ log = logging.getLogger("mechunlearn.clamp")
 
 
 def default_sae(model: HookedLM) -> str:
-    """The SAE shipped for ``model`` under ``saes/<model>/`` (the default hook's, or the only one)."""
+    """The SAE shipped for ``model`` in ``saes/<model>/<hook>/``, ``train-sae``'s default folder (the default hook's,
+    or the only one). A folder named otherwise is a variant (``blocks.12.hook_resid_post-synth``), used only
+    when ``--sae`` names it."""
     root = home() / "saes" / model_slug(model)
-    found = sorted(p.parent for p in root.glob("*/cfg.json")) if root.is_dir() else []
+    found = sorted(p.parent for p in root.glob("*/cfg.json") if _reads_at(p) == p.parent.name) if root.is_dir() else []
     preferred = root / DEFAULT_SAE_HOOK
     if preferred in found:
         return sae_reference(preferred)
@@ -50,6 +53,12 @@ def default_sae(model: HookedLM) -> str:
         + (f" ({[p.name for p in found]})" if found else "")
         + "; pass --sae RELEASE:ID or a folder, or train one with `mechunlearn train-sae`"
     )
+
+
+def _reads_at(cfg_file: Path) -> str | None:
+    """The hook an SAE folder's ``cfg.json`` says it reads (sae-lens 6 keeps it under ``metadata``)."""
+    cfg = json.loads(cfg_file.read_text())
+    return (cfg.get("metadata") or {}).get("hook_name", cfg.get("hook_name"))
 
 
 def choose_clamp_k(

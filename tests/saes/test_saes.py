@@ -274,3 +274,21 @@ def test_every_feature_ranker_finds_the_planted_feature(planted, planted_sae, me
     assert any(k in c["text"] for c in top["contexts"] for k in ("Hogwarts", "Dumbledore"))
     with pytest.raises(MechUnlearnError, match="between 1 and 16 \\(the SAE's width\\)"):
         r.top(17)
+
+
+def test_default_sae_is_the_one_in_its_hooks_folder_not_a_variant_beside_it(monkeypatch, tiny_gpt2_dir, tmp_path):
+    """A second SAE at the same hook, in a folder named otherwise (``<hook>-synth``), does not make the shipped
+    one ambiguous: the default is the SAE in ``saes/<model>/<hook>/``; two of those with none preferred is an error."""
+    from mechunlearn.models.hooked import model_slug
+    from mechunlearn.pipeline.clamp import default_sae
+
+    model = load_model(tiny_gpt2_dir, device="cpu")
+    root = tmp_path / "saes" / model_slug(model)
+    hook, other = "blocks.0.hook_resid_post", "blocks.1.hook_resid_post"
+    write_sae(root / hook, model.d_model, hook)
+    write_sae(root / f"{hook}-synth", model.d_model, hook)
+    monkeypatch.setenv("MECHUNLEARN_HOME", str(tmp_path))
+    assert default_sae(model).endswith(hook)
+    write_sae(root / other, model.d_model, other)
+    with pytest.raises(MechUnlearnError, match="several"):
+        default_sae(model)
