@@ -67,10 +67,14 @@ def unlearn_cmd(
     forget_data: list[Path] = typer.Option(
         [],
         "--forget-data",
-        help="txt/jsonl replacing the forget data; 'synth': the model's own corpus (mechunlearn synth).",
+        help="txt/jsonl replacing the forget data; 'synth': the model's own corpus (mechunlearn synth); "
+        "'default': the data without this option, beside the others. Repeatable.",
     ),
     retain_data: list[Path] = typer.Option(
-        [], "--retain-data", help="txt/jsonl replacing the retain data; 'synth': the model's own keep-side text."
+        [],
+        "--retain-data",
+        help="txt/jsonl replacing the retain data; 'synth': the model's own keep-side text; 'default': as for "
+        "--forget-data. Repeatable.",
     ),
     forget_kind: str | None = typer.Option(
         None, "--forget-kind", help="Default forget data: all | facts | passages. [default: facts]"

@@ -22,7 +22,7 @@ from mechunlearn.evaluation.budget import RetainBudget
 from mechunlearn.evaluation.plots import training_figure, write_html
 from mechunlearn.evaluation.report import markdown_table, stage_table
 from mechunlearn.pipeline.stage import checked_concept, export_model, finish, new_run, stage_run
-from mechunlearn.pipeline.unlearn_config import RECIPE, UnlearnConfig, default_localize_k
+from mechunlearn.pipeline.unlearn_config import NAMED_DATA, RECIPE, UnlearnConfig, default_localize_k
 from mechunlearn.ranking.base import Ranking
 from mechunlearn.synth.entities import concept_names
 from mechunlearn.synth.folder import synth_data
@@ -116,13 +116,22 @@ def _sampled(cfg: UnlearnConfig, forget: list) -> list:
     return random.Random(cfg.seed).sample(forget, cfg.forget_sample)
 
 
+def _default_forget(cfg: UnlearnConfig, model, concept) -> list:
+    """The forget data without ``--forget-data``: the model's own answers for a method that trains on them
+    (relabel), else the concept's data of the resolved ``forget_kind``."""
+    if get_method(cfg.method).forget_source == "synth_answers":
+        return read_data_file(synth_data(model, concept, "answers"))
+    return default_items(concept, "forget", cfg.forget_kind)
+
+
 def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
     """Run the whole unlearn job described by ``cfg``; returns the report (also written to disk)."""
     out = new_run(cfg, "unlearn")
     concept = checked_concept(cfg.concept)
-    # 'synth' stands for the model's own corpus (mechunlearn synth), found once the model is loaded
-    forget_items = [x for f in cfg.forget_data if f != "synth" for x in read_data_file(f)]
-    retain_items = [x for f in cfg.retain_data if f != "synth" for x in read_data_file(f)]
+    # 'synth' stands for the model's own corpus (mechunlearn synth), found once the model is loaded; 'default'
+    # for the side's data without the option, added once the method's forget kind is resolved
+    forget_items = [x for f in cfg.forget_data if f not in NAMED_DATA for x in read_data_file(f)]
+    retain_items = [x for f in cfg.retain_data if f not in NAMED_DATA for x in read_data_file(f)]
     get_method(cfg.method or RECIPE.method).check_concept(concept)  # files the method needs (whp: anchors)
     names = concept_names(concept) if cfg.forget_tokens == "names" else None  # needs entities.txt: checked now
     ranking_given = Ranking.load(cfg.localize_from) if cfg.localize_from else None
@@ -136,13 +145,14 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
     model = loaded[0]
     if "synth" in cfg.forget_data:
         forget_items += read_data_file(synth_data(model, concept, "forget"))
-    elif not forget_items and get_method(cfg.method or RECIPE.method).forget_source == "synth_answers":
-        forget_items = read_data_file(synth_data(model, concept, "answers"))
     if "synth" in cfg.retain_data:
         retain_items += read_data_file(synth_data(model, concept, "retain"))
-    if forget_items:
-        _sampled(cfg, forget_items)  # a sample larger than the data given is refused before any evaluation
     cfg = cfg.resolved(model)  # the default recipe, made explicit for config.json
+    if "default" in cfg.forget_data or not cfg.forget_data:
+        forget_items += _default_forget(cfg, model, concept)
+    if "default" in cfg.retain_data or not cfg.retain_data:
+        retain_items += default_items(concept, "retain")
+    _sampled(cfg, forget_items)  # a sample larger than the data is refused before any evaluation
     from mechunlearn.models import arch_spec
 
     arch_spec(model.model_type)  # an architecture without a neuron layout is refused before any work
@@ -164,11 +174,10 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
         # hooks too, so training cannot bring them back (re-baking them at export is exact)
         model.edits = [edit_from_dict(e) for e in run.in_force] + model.edits
         run.in_force += [e.to_dict() for e in model.edits[len(run.in_force) :] if not is_live(e)]
-        forget = _sampled(cfg, forget_items or default_items(concept, "forget", cfg.forget_kind))
         data = UnlearnData(
             model,
-            forget,
-            retain_items or default_items(concept, "retain"),
+            _sampled(cfg, forget_items),
+            retain_items,
             max_len=cfg.max_len,
             seed=cfg.seed,
             forget_names=names,

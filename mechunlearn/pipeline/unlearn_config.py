@@ -37,6 +37,7 @@ class Recipe:
 
 
 RECIPE = Recipe()
+NAMED_DATA = ("synth", "default")  # --forget-data / --retain-data names that are not files
 DEFAULT_UNLEARN_MAX_RETAIN_DROP = 0.10  # unlearn's own default; prune and clamp keep 0.03 (see UnlearnConfig)
 
 
@@ -77,7 +78,8 @@ class UnlearnConfig(JsonConfig, CheckOptions):
             gemma-3-270m every configuration that forgot held-out facts cost the known retain facts
             4-10% of it within 8-24 steps while keeping all their multiple-choice answers.
         forget_data / retain_data: txt or jsonl files replacing a side's default data; ``synth`` the
-            model's own corpus (``mechunlearn synth``: its concept passages / its keep-side text).
+            model's own corpus (``mechunlearn synth``: its concept passages / its keep-side text);
+            ``default`` the side's data without this option, to train on it beside the others.
         forget_sample: train on a seeded sample of this many forget examples (``None``: all of them). Methods
             whose setup reads every forget example (whp's reinforced copy and generic labels) cost in
             proportion: on gemma's own 1,346 passages whp's setup alone takes hours on 2 CPU cores.

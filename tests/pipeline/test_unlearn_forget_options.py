@@ -39,3 +39,27 @@ def test_forget_tokens_names_trains_on_passages_that_name_the_concept_and_needs_
     assert code == 0, err
     t = json.loads((tmp_path / "u" / "report.json").read_text())["training"]
     assert (t["forget_examples"], t["forget_passages_unnamed"]) == (3, 3)
+
+
+def test_default_names_a_sides_own_data_beside_a_file(
+    monkeypatch, capsys, tiny_gpt2_dir, planted_concept_dir, tmp_path
+):
+    (tmp_path / "f.txt").write_text("".join(f"Harry cast spell number {i} at Hogwarts.\n" for i in range(6)))
+    (tmp_path / "r.txt").write_text("".join(f"Frodo walked {i} miles to Mordor.\n" for i in range(4)))
+    args = ["unlearn", "--model", tiny_gpt2_dir, "--concept", planted_concept_dir, "--method", "grad_diff"]
+    args += ["--steps", "1", "--batch-size", "1", "--no-budget"]
+    counts = {}
+    for name, data in (
+        ("own", []),
+        ("files", ["--forget-data", tmp_path / "f.txt", "--retain-data", tmp_path / "r.txt"]),
+        ("both", ["--forget-data", tmp_path / "f.txt", "--forget-data", "default"]
+         + ["--retain-data", "default", "--retain-data", tmp_path / "r.txt"]),
+    ):  # fmt: skip
+        code, _, err = run_cli(monkeypatch, capsys, *args, *data, "--out", tmp_path / name)
+        assert code == 0, err
+        t = json.loads((tmp_path / name / "report.json").read_text())["training"]
+        counts[name] = (t["forget_examples"], t["retain_examples"])
+    assert counts["files"] == (6, 4) and min(counts["own"]) > 0
+    assert counts["both"] == (counts["own"][0] + 6, counts["own"][1] + 4)
+    cfg = json.loads((tmp_path / "both" / "config.json").read_text())
+    assert cfg["forget_data"] == [str(tmp_path / "f.txt"), "default"]
