@@ -332,13 +332,13 @@ def main() -> None:
             fig.add_vline(x=a.budget, line_dash="dash", annotation_text=f"keep budget {a.budget}")
             fig.update_layout(title=f"Forget vs keep on {a.model} ({a.concept}), validation split",
                               xaxis_title="keep cost (largest of: other MC lost / 0.03, greedy / 0.05, ppl rise / 0.1)",
-                              yaxis_title="known concept MC items lost", width=1000, height=650,
+                              yaxis_title="known concept MC items lost", width=1000, height=820,
                               xaxis_range=[-0.15 * wide - 0.4, 1.1 * wide + 0.4])  # fmt: skip
             # self-contained (no network), no toolbar in the picture
             fig.write_html(record.with_suffix(".html"), include_plotlyjs=True, config={"displayModeBar": False})
             png = record.with_suffix(".png")
             subprocess.run(["chromium", "--headless", "--no-sandbox", "--hide-scrollbars", f"--screenshot={png}",
-                            "--window-size=1000,650", record.with_suffix(".html").as_uri()],
+                            "--window-size=1000,820", record.with_suffix(".html").as_uri()],
                            check=True, capture_output=True)  # fmt: skip
             print(f"wrote {record.with_suffix('.html')} and {png}")
         return

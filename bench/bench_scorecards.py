@@ -44,6 +44,13 @@ COMMANDS: dict[str, tuple[list[str], bool]] = {
     "recipe-synth": (["unlearn", "--forget-data", "synth", "--retain-data", "synth"], True),
     # the frontier's choice once it ran three times as long (bench_frontier.py: recipe-synth-s120)
     "recipe-synth-s120": (["unlearn", "--forget-data", "synth", "--retain-data", "synth", "--steps", "120"], False),
+    # the frontier's choice since clamp-recipe-both-s120 (bench_frontier.py): the clamp, then the choice's 120 steps
+    # on both corpora
+    "clamp-recipe-both-s120": (
+        ["unlearn", "--from", "{clamp}", "--forget-data", "synth", "--forget-data", "default", "--retain-data", "synth"]
+        + ["--retain-data", "default", "--steps", "120"],
+        False,
+    ),
 }
 
 
