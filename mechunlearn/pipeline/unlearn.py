@@ -152,7 +152,7 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
         forget_items += _default_forget(cfg, model, concept)
     if "default" in cfg.retain_data or not cfg.retain_data:
         retain_items += default_items(concept, "retain")
-    _sampled(cfg, forget_items)  # a sample larger than the data is refused before any evaluation
+    forget_items = _sampled(cfg, forget_items)  # a sample larger than the data is refused before any evaluation
     from mechunlearn.models import arch_spec
 
     arch_spec(model.model_type)  # an architecture without a neuron layout is refused before any work
@@ -176,7 +176,7 @@ def unlearn(cfg: UnlearnConfig, *, print_fn=print) -> dict[str, Any]:
         run.in_force += [e.to_dict() for e in model.edits[len(run.in_force) :] if not is_live(e)]
         data = UnlearnData(
             model,
-            _sampled(cfg, forget_items),
+            forget_items,
             retain_items,
             max_len=cfg.max_len,
             seed=cfg.seed,
